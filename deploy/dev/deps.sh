@@ -4,7 +4,7 @@
 set -eu
 pkgs="gcc make pkg-config libfcgi-dev libpq-dev libjansson-dev libcurl4-openssl-dev
 libconfig-dev libjwt-dev libssl-dev libcmocka-dev postgresql nginx python3 python3-pytest
-python3-requests procps util-linux"
+python3-requests python3-psycopg2 procps util-linux"
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

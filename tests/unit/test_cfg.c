@@ -1,0 +1,185 @@
+/*
+ * test_cfg.c -- configuration: defaults without a file, values read, environment
+ * overrides, and every kind of bad file naming file, line and setting.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cfg.h"
+
+static char path[64];
+
+static const char *write_conf(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/lt-test-cfg-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    unsetenv("LONGTASK_DATABASE_URL");
+    unsetenv("LONGTASK_JWT_SECRET");
+    unsetenv("LONGTASK_LLM_BASE_URL");
+    unsetenv("LONGTASK_LLM_API_KEY");
+    unsetenv("OPENAI_API_KEY");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (path[0] != '\0') {
+        unlink(path);
+        path[0] = '\0';
+    }
+    return 0;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct lt_cfg cfg;
+    struct lt_err err;
+    assert_int_equal(lt_cfg_load(&cfg, NULL, &err), 0);
+    assert_string_equal(cfg.database_url, "postgresql:///longtask");
+    assert_int_equal(cfg.api_max_body_bytes, 1048576);
+    assert_int_equal(cfg.worker_lease_s, 60);
+    assert_int_equal(cfg.worker_heartbeat_s, 20); /* lease / 3 */
+    assert_true(cfg.worker_processes >= 1);       /* 0 means the cores */
+    assert_int_equal(cfg.worker_nqueues, 1);
+    assert_string_equal(cfg.worker_queues[0], "default");
+    assert_non_null(lt_cfg_type(&cfg, "noop"));
+    assert_non_null(lt_cfg_type(&cfg, "sleep"));
+    assert_null(lt_cfg_type(&cfg, "nope"));
+    assert_null(cfg.jwt_secret);
+    lt_cfg_free(&cfg);
+}
+
+static void test_values_and_types(void **state)
+{
+    (void)state;
+    struct lt_cfg cfg;
+    struct lt_err err;
+    const char *p = write_conf("database = { url = \"postgresql://h/db\"; };\n"
+                               "worker = { concurrency = 7; queues = [\"a\", \"b.c\"];\n"
+                               "           lease_s = 30; heartbeat_s = 5; };\n"
+                               "types = ( { name = \"sleep\"; queue = \"slow\"; max_retries = 5; },\n"
+                               "          { name = \"report.x\"; cost = 5; priority = 2; } );\n");
+    assert_int_equal(lt_cfg_load(&cfg, p, &err), 0);
+    assert_string_equal(cfg.database_url, "postgresql://h/db");
+    assert_int_equal(cfg.worker_concurrency, 7);
+    assert_int_equal(cfg.worker_nqueues, 2);
+    assert_string_equal(cfg.worker_queues[1], "b.c");
+    assert_int_equal(cfg.worker_heartbeat_s, 5);
+    const struct lt_type_cfg *t = lt_cfg_type(&cfg, "sleep");
+    assert_non_null(t);
+    assert_string_equal(t->queue, "slow");
+    assert_int_equal(t->max_retries, 5);
+    t = lt_cfg_type(&cfg, "report.x");
+    assert_non_null(t);
+    assert_int_equal(t->cost, 5);
+    assert_int_equal(t->priority, 2);
+    assert_string_equal(t->queue, "default");
+    lt_cfg_free(&cfg);
+}
+
+static void test_env_overrides(void **state)
+{
+    (void)state;
+    struct lt_cfg cfg;
+    struct lt_err err;
+    const char *p = write_conf("database = { url = \"postgresql://file/db\"; };\n");
+    setenv("LONGTASK_DATABASE_URL", "postgresql://env/db", 1);
+    setenv("LONGTASK_JWT_SECRET", "s3cret", 1);
+    setenv("LONGTASK_LLM_BASE_URL", "http://127.0.0.1:9/v1", 1);
+    setenv("LONGTASK_LLM_API_KEY", "k", 1);
+    assert_int_equal(lt_cfg_load(&cfg, p, &err), 0);
+    assert_string_equal(cfg.database_url, "postgresql://env/db");
+    assert_string_equal(cfg.jwt_secret, "s3cret");
+    assert_string_equal(cfg.llm_base_url, "http://127.0.0.1:9/v1");
+    assert_string_equal(cfg.llm_api_key, "k");
+    lt_cfg_free(&cfg);
+    setup(NULL);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+    struct lt_cfg cfg;
+    struct lt_err err = {{0}};
+    const char *p = write_conf(text);
+    assert_int_equal(lt_cfg_load(&cfg, p, &err), -1);
+    if (strstr(err.msg, needle) == NULL || strstr(err.msg, p) == NULL) {
+        fail_msg("error \"%s\" does not name the file and \"%s\"", err.msg, needle);
+    }
+    unlink(path);
+    path[0] = '\0';
+}
+
+static void test_errors_name_file_line_setting(void **state)
+{
+    (void)state;
+    expect_error("worker = {\n  concurrency = \"many\";\n};\n",
+                 ":2: setting 'worker.concurrency': must be an integer");
+    expect_error("worker = {\n\n  concurrency = 0;\n};\n",
+                 ":3: setting 'worker.concurrency': must be between 1 and 10000");
+    expect_error("wroker = { concurrency = 5; };\n", "setting 'wroker': unknown section");
+    expect_error("worker = {\n  concurency = 5;\n};\n", ":2: setting 'worker.concurency': unknown");
+    expect_error("worker = { concurrency = 5 ", ":1:"); /* syntax error */
+    expect_error("worker = { queues = [\"bad queue\"]; };\n", "worker.queues");
+    expect_error("types = ( { name = \"x\"; colour = 1; } );\n", "types.x.colour");
+    expect_error("types = ( { name = \"x\";\n timeout_s = -1; } );\n",
+                 ":2: setting 'types.x.timeout_s'");
+    expect_error("types = ( { queue = \"q\"; } );\n", "types.name");
+    expect_error("log = { level = \"loud\"; };\n", "log.level");
+    expect_error("worker = { lease_s = 10; heartbeat_s = 10; };\n", "worker.heartbeat_s");
+    expect_error("auth = { algorithm = \"none\"; };\n", "auth.algorithm");
+}
+
+static void test_missing_file(void **state)
+{
+    (void)state;
+    struct lt_cfg cfg;
+    struct lt_err err;
+    assert_int_equal(lt_cfg_load(&cfg, "/nonexistent/longtask.conf", &err), -1);
+    assert_non_null(strstr(err.msg, "/nonexistent/longtask.conf"));
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_true(lt_cfg_name_ok("llm.chat"));
+    assert_true(lt_cfg_name_ok("a-b_C9"));
+    assert_false(lt_cfg_name_ok(""));
+    assert_false(lt_cfg_name_ok("a b"));
+    assert_false(lt_cfg_name_ok("a\"b"));
+    char longname[80];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_false(lt_cfg_name_ok(longname));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_values_and_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_overrides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors_name_file_line_setting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
+}
