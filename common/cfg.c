@@ -36,7 +36,7 @@ static const struct setting settings[] = {
     {"database.statement_timeout_ms", K_INT, OFF(db_statement_timeout_ms), 30000, NULL, 0,
      3600000},
     {"api.socket", K_STR, OFF(api_socket), 0, "/run/longtask/api.sock", 0, 0},
-    {"api.socket_mode", K_INT, OFF(api_socket_mode), 0660, NULL, 0, 0777},
+    {"api.socket_mode", K_STR, 0, 0, "0660", 0, 0}, /* octal text, read below */
     {"api.processes", K_INT, OFF(api_processes), 4, NULL, 1, 256},
     {"api.backlog", K_INT, OFF(api_backlog), 256, NULL, 1, 65535},
     {"api.max_requests", K_INT, OFF(api_max_requests), 10000, NULL, 0, 100000000},
@@ -129,6 +129,14 @@ static int read_scalars(struct lt_cfg *cfg, config_t *c, const char *file, struc
                 *secret_file = v;
             } else if (strcmp(d->path, "llm.api_key_env") == 0) {
                 *key_env = v;
+            } else if (strcmp(d->path, "api.socket_mode") == 0) {
+                /* libconfig has no octal literals: 0660 would read as decimal 660. */
+                char *end = NULL;
+                long mode = strtol(v, &end, 8);
+                if (v[0] == '\0' || *end != '\0' || mode < 0 || mode > 0777) {
+                    return where(err, file, s, d->path, "must be an octal mode such as \"0660\"");
+                }
+                cfg->api_socket_mode = (int)mode;
             } else if (strcmp(d->path, "log.level") == 0) {
                 if (lt_log_level_parse(v) < 0) {
                     return where(err, file, s, d->path, "must be debug, info, warn or error");

@@ -56,6 +56,7 @@ static void test_defaults(void **state)
     assert_int_equal(lt_cfg_load(&cfg, NULL, &err), 0);
     assert_string_equal(cfg.database_url, "postgresql:///longtask");
     assert_int_equal(cfg.api_max_body_bytes, 1048576);
+    assert_int_equal(cfg.api_socket_mode, 0660);
     assert_int_equal(cfg.worker_lease_s, 60);
     assert_int_equal(cfg.worker_heartbeat_s, 20); /* lease / 3 */
     assert_true(cfg.worker_processes >= 1);       /* 0 means the cores */
@@ -144,6 +145,8 @@ static void test_errors_name_file_line_setting(void **state)
                  ":2: setting 'types.x.timeout_s'");
     expect_error("types = ( { queue = \"q\"; } );\n", "types.name");
     expect_error("log = { level = \"loud\"; };\n", "log.level");
+    expect_error("api = { socket_mode = \"0999\"; };\n", "api.socket_mode");
+    expect_error("api = { socket_mode = 660; };\n", "'api.socket_mode': must be a string");
     expect_error("worker = { lease_s = 10; heartbeat_s = 10; };\n", "worker.heartbeat_s");
     expect_error("auth = { algorithm = \"none\"; };\n", "auth.algorithm");
 }
@@ -155,6 +158,35 @@ static void test_missing_file(void **state)
     struct lt_err err;
     assert_int_equal(lt_cfg_load(&cfg, "/nonexistent/longtask.conf", &err), -1);
     assert_non_null(strstr(err.msg, "/nonexistent/longtask.conf"));
+}
+
+/* The shipped example documents every default: loading it must equal loading nothing. */
+static void test_example_matches_defaults(void **state)
+{
+    (void)state;
+    struct lt_cfg ex, def;
+    struct lt_err err;
+    if (lt_cfg_load(&ex, "deploy/longtask.conf.example", &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_int_equal(lt_cfg_load(&def, NULL, &err), 0);
+    assert_string_equal(ex.database_url, def.database_url);
+    assert_string_equal(ex.api_socket, def.api_socket);
+    assert_int_equal(ex.api_socket_mode, def.api_socket_mode);
+    assert_int_equal(ex.api_processes, def.api_processes);
+    assert_int_equal(ex.api_max_body_bytes, def.api_max_body_bytes);
+    assert_int_equal(ex.worker_concurrency, def.worker_concurrency);
+    assert_int_equal(ex.worker_lease_s, def.worker_lease_s);
+    assert_int_equal(ex.worker_heartbeat_s, def.worker_heartbeat_s);
+    assert_int_equal(ex.worker_drain_s, def.worker_drain_s);
+    assert_int_equal(ex.reaper_batch_size, def.reaper_batch_size);
+    assert_int_equal(ex.retention_failed_s, def.retention_failed_s);
+    assert_int_equal(ex.log_level, def.log_level);
+    assert_int_equal(ex.ntypes, def.ntypes);
+    assert_memory_equal(lt_cfg_type(&ex, "sleep"), lt_cfg_type(&def, "sleep"),
+                        sizeof(struct lt_type_cfg));
+    lt_cfg_free(&ex);
+    lt_cfg_free(&def);
 }
 
 static void test_names(void **state)
@@ -179,6 +211,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_env_overrides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_name_file_line_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_example_matches_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names, setup, teardown),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
