@@ -85,7 +85,7 @@ static int where(struct lt_err *err, const char *file, const config_setting_t *s
 int lt_cfg_name_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n >= LT_NAME_MAX) {
+    if (n == 0 || n > LT_NAME_LEN) {
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
@@ -189,7 +189,7 @@ static int read_queues(struct lt_cfg *cfg, config_t *c, const char *file, struct
         const char *q = config_setting_get_string_elem(s, i);
         if (q == NULL || !lt_cfg_name_ok(q)) {
             return where(err, file, s, "worker.queues",
-                         "each queue name must be 1-63 characters of [A-Za-z0-9_.-]");
+                         "each queue name must be 1-58 characters of [A-Za-z0-9_.-]");
         }
         cfg->worker_queues[i] = strdup(q);
         if (cfg->worker_queues[i] == NULL) {
@@ -270,7 +270,7 @@ static int read_types(struct lt_cfg *cfg, config_t *c, const char *file, struct 
         }
         if (!config_setting_lookup_string(g, "name", &name) || !lt_cfg_name_ok(name)) {
             return where(err, file, g, "types.name",
-                         "each type needs a name of 1-63 characters of [A-Za-z0-9_.-]");
+                         "each type needs a name of 1-58 characters of [A-Za-z0-9_.-]");
         }
         for (int k = 0; k < config_setting_length(g); k++) {
             config_setting_t *m = config_setting_get_elem(g, (unsigned)k);
@@ -297,7 +297,7 @@ static int read_types(struct lt_cfg *cfg, config_t *c, const char *file, struct 
                 char path[160];
                 snprintf(path, sizeof(path), "types.%s.queue", name);
                 return where(err, file, config_setting_get_member(g, "queue"), path,
-                             "must be 1-63 characters of [A-Za-z0-9_.-]");
+                             "must be 1-58 characters of [A-Za-z0-9_.-]");
             }
             snprintf(t->queue, sizeof(t->queue), "%s", queue);
         }

@@ -18,7 +18,10 @@
 
 #include "err.h"
 
-#define LT_NAME_MAX 64        /* type and queue names: [A-Za-z0-9_.-], 1..63 */
+#define LT_NAME_MAX 64 /* buffer size for type and queue names */
+/* Longest type or queue name: "lt_q_" + a queue name must fit PostgreSQL's 63-byte
+ * channel names. */
+#define LT_NAME_LEN 58
 #define LT_MAX_QUEUES 32
 
 struct lt_type_cfg {

@@ -201,6 +201,11 @@ static void test_names(void **state)
     memset(longname, 'a', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
     assert_false(lt_cfg_name_ok(longname));
+    longname[LT_NAME_LEN] = '\0'; /* "lt_q_" + 58 bytes is PostgreSQL's 63-byte limit */
+    assert_true(lt_cfg_name_ok(longname));
+    longname[LT_NAME_LEN] = 'a';
+    longname[LT_NAME_LEN + 1] = '\0';
+    assert_false(lt_cfg_name_ok(longname));
 }
 
 int main(void)
