@@ -99,8 +99,8 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
         'status', t.status,
         'progress', t.progress,
         'progress_message', t.progress_message,
-        'payload', CASE WHEN full THEN t.payload END,
-        'result', CASE WHEN full THEN t.result END,
+        'payload', CASE WHEN "full" THEN t.payload END,
+        'result', CASE WHEN "full" THEN t.result END,
         'error', t.error,
         'retry_count', CASE WHEN t.status = 'retry' THEN t.attempt
                             ELSE greatest(t.attempt - 1, 0) END,
