@@ -1,0 +1,214 @@
+/*
+ * store.c -- see store.h. The statements are here, each next to its function.
+ *
+ * The claim is the CTE + FOR UPDATE SKIP LOCKED shape of DESIGN.md: the inner SELECT
+ * walks tasks_claim_idx in its own order (queue, priority DESC, run_at, id) and locks
+ * only rows no other child holds, so children never wait on each other. The claim, the
+ * attempt increment and the `started` events are one statement: there is no moment when
+ * a task is running without its history saying so.
+ *
+ * The heartbeat deliberately leaves version and updated_at alone: lease_until and
+ * heartbeat_at are not part of the task object, so the representation (and its ETag)
+ * has not changed, and a poller must not see a new ETag every few seconds.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static int is_connection_loss(PGconn *conn, const PGresult *res)
+{
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        return 1;
+    }
+    /* Class 08: connection exception; 57P01..57P03: shutting down, cannot connect now. */
+    return state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0);
+}
+
+static void note_failure(PGconn *conn, const PGresult *res, const char *what, int *lost)
+{
+    char msg[512];
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int gone = is_connection_loss(conn, res);
+    snprintf(msg, sizeof(msg), "%s",
+             res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    msg[strcspn(msg, "\n")] = '\0';
+    lt_log(gone ? LT_LOG_WARN : LT_LOG_ERROR, "db_error",
+           json_pack("{ss ss}", "sqlstate", state != NULL ? state : "", "statement", what), "%s",
+           msg);
+    if (gone) {
+        *lost = 1;
+    }
+}
+
+PGresult *lt_wrk_store_exec(PGconn *conn, const char *stmt, int nparams, const char *const *params,
+                            int *lost)
+{
+    PGresult *res = PQexecPrepared(conn, stmt, nparams, params, NULL, NULL, 0);
+    ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        return res;
+    }
+    note_failure(conn, res, stmt, lost);
+    PQclear(res);
+    return NULL;
+}
+
+int lt_wrk_store_prepare_one(PGconn *conn, const char *name, const char *sql, int *lost)
+{
+    PGresult *res = PQprepare(conn, name, sql, 0, NULL);
+    int ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok) {
+        note_failure(conn, res, name, lost);
+    }
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* Runs an unprepared statement (session setup, LISTEN). */
+static int run_plain(PGconn *conn, const char *what, const char *sql, int nparams,
+                     const char *const *params, int *lost)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok) {
+        note_failure(conn, res, what, lost);
+    }
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+static const char sql_claim[] =
+    "WITH c AS ("
+    "  SELECT id FROM tasks"
+    "  WHERE status IN ('pending', 'retry') AND queue = ANY($1::text[]) AND run_at <= now()"
+    "  ORDER BY priority DESC, run_at, id"
+    "  LIMIT $2 FOR UPDATE SKIP LOCKED"
+    "), u AS ("
+    "  UPDATE tasks t SET status = 'running', attempt = t.attempt + 1, started_at = now(),"
+    "    lease_until = now() + make_interval(secs => $3::int), heartbeat_at = now(),"
+    "    worker_id = $4, progress = 0, progress_message = NULL,"
+    "    version = t.version + 1, updated_at = now(), event_seq = t.event_seq + 1"
+    "  FROM c WHERE t.id = c.id"
+    "  RETURNING t.id, t.type, t.payload, t.attempt, t.max_retries, t.timeout_s, t.queue,"
+    "    t.priority, t.run_at, t.event_seq"
+    "), e AS ("
+    "  INSERT INTO task_events (task_id, seq, kind, progress, message)"
+    "  SELECT id, event_seq, 'started', 0, 'attempt ' || attempt FROM u"
+    ")"
+    " SELECT id, type, payload, attempt, max_retries, timeout_s, queue FROM u"
+    " ORDER BY priority DESC, run_at, id";
+
+static const char sql_heartbeat[] =
+    "WITH w AS ("
+    "  INSERT INTO workers (id, host, pid) VALUES ($2, $3, $4::int)"
+    "  ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), dead = false"
+    "), h AS ("
+    "  UPDATE tasks SET lease_until = now() + make_interval(secs => $5::int),"
+    "    heartbeat_at = now()"
+    "  WHERE id = ANY($1::uuid[]) AND status = 'running' AND worker_id = $2"
+    "  RETURNING id, cancel_requested"
+    ")"
+    " SELECT id, cancel_requested FROM h";
+
+static const char sql_progress[] =
+    "WITH t AS ("
+    "  UPDATE tasks SET progress = $3::smallint, progress_message = $4,"
+    "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
+    "  WHERE id = $1 AND attempt = $2::int AND status = 'running' AND progress <= $3::smallint"
+    "  RETURNING id, event_seq"
+    ")"
+    " INSERT INTO task_events (task_id, seq, kind, progress, message)"
+    " SELECT id, event_seq, 'progress', $3::smallint, $4 FROM t";
+
+int lt_wrk_store_prepare(PGconn *conn, int statement_timeout_ms, int *lost)
+{
+    char timeout[24];
+    snprintf(timeout, sizeof(timeout), "%d", statement_timeout_ms);
+    const char *p[] = {timeout};
+    if (run_plain(conn, "set statement_timeout",
+                  "SELECT set_config('statement_timeout', $1, false)", 1, p, lost) < 0) {
+        return -1;
+    }
+    if (lt_wrk_store_prepare_one(conn, "lt_claim", sql_claim, lost) < 0 ||
+        lt_wrk_store_prepare_one(conn, "lt_heartbeat", sql_heartbeat, lost) < 0 ||
+        lt_wrk_store_prepare_one(conn, "lt_progress", sql_progress, lost) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int lt_wrk_store_listen(PGconn *conn, const char *channel, int listen, int *lost)
+{
+    char sql[160];
+    char *quoted = PQescapeIdentifier(conn, channel, strlen(channel));
+    int rc = -1;
+    if (quoted == NULL) {
+        note_failure(conn, NULL, listen ? "LISTEN" : "UNLISTEN", lost);
+        return -1;
+    }
+    snprintf(sql, sizeof(sql), "%s %s", listen ? "LISTEN" : "UNLISTEN", quoted);
+    rc = run_plain(conn, listen ? "LISTEN" : "UNLISTEN", sql, 0, NULL, lost);
+    PQfreemem(quoted);
+    return rc;
+}
+
+int lt_wrk_store_worker_up(PGconn *conn, const char *worker_id, const char *host, int pid,
+                           int *lost)
+{
+    char spid[16];
+    snprintf(spid, sizeof(spid), "%d", pid);
+    const char *p[] = {worker_id, host, spid};
+    return run_plain(conn, "workers upsert",
+                     "INSERT INTO workers (id, host, pid) VALUES ($1, $2, $3::int)"
+                     " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), dead = false",
+                     3, p, lost);
+}
+
+int lt_wrk_store_worker_dead(PGconn *conn, const char *worker_id, int *lost)
+{
+    const char *p[] = {worker_id};
+    return run_plain(conn, "workers dead",
+                     "UPDATE workers SET dead = true, heartbeat_at = now() WHERE id = $1", 1, p,
+                     lost);
+}
+
+PGresult *lt_wrk_store_claim(PGconn *conn, const char *queues, int limit, int lease_s,
+                             const char *worker_id, int *lost)
+{
+    char slimit[16], slease[16];
+    snprintf(slimit, sizeof(slimit), "%d", limit);
+    snprintf(slease, sizeof(slease), "%d", lease_s);
+    const char *p[] = {queues, slimit, slease, worker_id};
+    return lt_wrk_store_exec(conn, "lt_claim", 4, p, lost);
+}
+
+PGresult *lt_wrk_store_heartbeat(PGconn *conn, const char *ids, const char *worker_id,
+                                 const char *host, int pid, int lease_s, int *lost)
+{
+    char spid[16], slease[16];
+    snprintf(spid, sizeof(spid), "%d", pid);
+    snprintf(slease, sizeof(slease), "%d", lease_s);
+    const char *p[] = {ids, worker_id, host, spid, slease};
+    return lt_wrk_store_exec(conn, "lt_heartbeat", 5, p, lost);
+}
+
+int lt_wrk_store_progress(PGconn *conn, const char *id, int attempt, int pct, const char *message,
+                          int *lost)
+{
+    char sattempt[16], spct[8];
+    snprintf(sattempt, sizeof(sattempt), "%d", attempt);
+    snprintf(spct, sizeof(spct), "%d", pct);
+    const char *p[] = {id, sattempt, spct, message};
+    PGresult *res = lt_wrk_store_exec(conn, "lt_progress", 4, p, lost);
+    if (res == NULL) {
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}

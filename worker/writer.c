@@ -1,0 +1,265 @@
+/*
+ * writer.c -- see writer.h. The statements are here, each with the transition it makes.
+ *
+ * Terminal writes clear lease_until (nothing to renew) but keep worker_id, so a finished
+ * task still says who ran it; retry and hand-back clear both, the task being nobody's
+ * until the next claim. metadata gains duration_ms and worker on terminal writes, and
+ * retry_exhausted only when it is true.
+ */
+#include "writer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+
+static const char sql_completed[] =
+    "WITH t AS ("
+    "  UPDATE tasks SET status = 'completed', result = $3::jsonb, progress = 100,"
+    "    completed_at = now(), error = NULL, lease_until = NULL,"
+    "    metadata = metadata || jsonb_build_object('duration_ms', $4::bigint, 'worker', $5::text),"
+    "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
+    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  RETURNING id, event_seq"
+    ")"
+    " INSERT INTO task_events (task_id, seq, kind, progress, message)"
+    " SELECT id, event_seq, 'completed', 100, NULL FROM t";
+
+static const char sql_retry[] =
+    "WITH t AS ("
+    "  UPDATE tasks SET status = 'retry', run_at = now() + $3::bigint * interval '1 millisecond',"
+    "    error = $4, lease_until = NULL, worker_id = NULL,"
+    "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
+    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  RETURNING id, event_seq, progress"
+    ")"
+    " INSERT INTO task_events (task_id, seq, kind, progress, message)"
+    " SELECT id, event_seq, 'retry', progress, $5 FROM t";
+
+static const char sql_failed[] =
+    "WITH t AS ("
+    "  UPDATE tasks SET status = 'failed', error = $3, completed_at = now(), lease_until = NULL,"
+    "    metadata = metadata || jsonb_build_object('duration_ms', $4::bigint, 'worker', $5::text)"
+    "      || CASE WHEN $6::boolean THEN '{\"retry_exhausted\": true}'::jsonb"
+    "              ELSE '{}'::jsonb END,"
+    "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
+    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  RETURNING id, event_seq, progress"
+    ")"
+    " INSERT INTO task_events (task_id, seq, kind, progress, message)"
+    " SELECT id, event_seq, 'failed', progress, $3 FROM t";
+
+static const char sql_cancelled[] =
+    "WITH t AS ("
+    "  UPDATE tasks SET status = 'cancelled', error = 'cancelled', completed_at = now(),"
+    "    lease_until = NULL,"
+    "    metadata = metadata || jsonb_build_object('duration_ms', $3::bigint, 'worker', $4::text),"
+    "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
+    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  RETURNING id, event_seq, progress"
+    ")"
+    " INSERT INTO task_events (task_id, seq, kind, progress, message)"
+    " SELECT id, event_seq, 'cancelled', progress, 'cancelled while running' FROM t";
+
+/* The attempt is given back uncharged: the task runs again at once on another child. */
+static const char sql_handback[] =
+    "WITH t AS ("
+    "  UPDATE tasks SET status = 'retry', attempt = attempt - 1, run_at = now(),"
+    "    lease_until = NULL, worker_id = NULL,"
+    "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
+    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  RETURNING id, event_seq, progress"
+    ")"
+    " INSERT INTO task_events (task_id, seq, kind, progress, message)"
+    " SELECT id, event_seq, 'retry', progress, 'handed back at shutdown' FROM t";
+
+void lt_wrk_writer_init(struct lt_wrk_writer *w, const char *worker_id)
+{
+    memset(w, 0, sizeof(*w));
+    w->worker_id = worker_id;
+}
+
+int lt_wrk_writer_prepare(PGconn *conn, int *lost)
+{
+    if (lt_wrk_store_prepare_one(conn, "lt_completed", sql_completed, lost) < 0 ||
+        lt_wrk_store_prepare_one(conn, "lt_retry", sql_retry, lost) < 0 ||
+        lt_wrk_store_prepare_one(conn, "lt_failed", sql_failed, lost) < 0 ||
+        lt_wrk_store_prepare_one(conn, "lt_cancelled", sql_cancelled, lost) < 0 ||
+        lt_wrk_store_prepare_one(conn, "lt_handback", sql_handback, lost) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+struct lt_wrk_write *lt_wrk_write_new(enum lt_wrk_write_kind kind, const char *id, const char *type,
+                                      int attempt, int64_t duration_ms)
+{
+    struct lt_wrk_write *wr = calloc(1, sizeof(*wr));
+    if (wr == NULL) {
+        return NULL;
+    }
+    wr->kind = kind;
+    snprintf(wr->id, sizeof(wr->id), "%s", id);
+    snprintf(wr->type, sizeof(wr->type), "%s", type);
+    wr->attempt = attempt;
+    wr->duration_ms = duration_ms;
+    return wr;
+}
+
+static void write_free(struct lt_wrk_write *wr)
+{
+    json_decref(wr->result);
+    free(wr->error);
+    free(wr);
+}
+
+void lt_wrk_writer_push(struct lt_wrk_writer *w, struct lt_wrk_write *wr)
+{
+    wr->next = NULL;
+    if (w->tail != NULL) {
+        w->tail->next = wr;
+    } else {
+        w->head = wr;
+    }
+    w->tail = wr;
+    w->pending++;
+}
+
+static const char *const kind_events[] = {"task_completed", "task_retry", "task_failed",
+                                          "task_cancelled", "task_handed_back"};
+
+static void log_written(const struct lt_wrk_write *wr)
+{
+    json_t *f = json_pack("{ss ss si sI}", "task_id", wr->id, "type", wr->type, "attempt",
+                          wr->attempt, "duration_ms", (json_int_t)wr->duration_ms);
+    const char *err = wr->error != NULL ? wr->error : "failed";
+    switch (wr->kind) {
+    case LT_WRK_WRITE_COMPLETED:
+        lt_log_info("task_completed", f, "completed");
+        break;
+    case LT_WRK_WRITE_RETRY:
+        json_object_set_new(f, "delay_ms", json_integer(wr->delay_ms));
+        json_object_set_new(f, "error", json_string(err));
+        lt_log_info("task_retry", f, "retry in %.1f s: %s", (double)wr->delay_ms / 1000.0, err);
+        break;
+    case LT_WRK_WRITE_FAILED:
+        json_object_set_new(f, "error", json_string(err));
+        json_object_set_new(f, "retry_exhausted", json_boolean(wr->exhausted));
+        lt_log_info("task_failed", f, "failed: %s", err);
+        break;
+    case LT_WRK_WRITE_CANCELLED:
+        lt_log_info("task_cancelled", f, "cancelled while running");
+        break;
+    case LT_WRK_WRITE_HANDBACK:
+        lt_log_info("task_handed_back", f, "handed back at shutdown");
+        break;
+    }
+}
+
+/* One write. 1 written, 0 nothing matched (the attempt is no longer ours), -1 failed. */
+static int write_one(const struct lt_wrk_writer *w, PGconn *conn, const struct lt_wrk_write *wr,
+                     int *lost)
+{
+    char attempt[16], dur[24], delay[24], msg[600];
+    char *result = NULL;
+    const char *err = wr->error != NULL ? wr->error : "failed";
+    PGresult *res = NULL;
+    int rc = -1;
+
+    snprintf(attempt, sizeof(attempt), "%d", wr->attempt);
+    snprintf(dur, sizeof(dur), "%lld", (long long)wr->duration_ms);
+    switch (wr->kind) {
+    case LT_WRK_WRITE_COMPLETED: {
+        result = wr->result != NULL ? json_dumps(wr->result, JSON_COMPACT | JSON_ENCODE_ANY)
+                                    : strdup("{}");
+        if (result == NULL) {
+            goto out;
+        }
+        const char *p[] = {wr->id, attempt, result, dur, w->worker_id};
+        res = lt_wrk_store_exec(conn, "lt_completed", 5, p, lost);
+        break;
+    }
+    case LT_WRK_WRITE_RETRY: {
+        snprintf(delay, sizeof(delay), "%lld", (long long)wr->delay_ms);
+        snprintf(msg, sizeof(msg), "%s; retry in %.1f s", err, (double)wr->delay_ms / 1000.0);
+        const char *p[] = {wr->id, attempt, delay, err, msg};
+        res = lt_wrk_store_exec(conn, "lt_retry", 5, p, lost);
+        break;
+    }
+    case LT_WRK_WRITE_FAILED: {
+        const char *p[] = {wr->id, attempt, err, dur, w->worker_id, wr->exhausted ? "t" : "f"};
+        res = lt_wrk_store_exec(conn, "lt_failed", 6, p, lost);
+        break;
+    }
+    case LT_WRK_WRITE_CANCELLED: {
+        const char *p[] = {wr->id, attempt, dur, w->worker_id};
+        res = lt_wrk_store_exec(conn, "lt_cancelled", 4, p, lost);
+        break;
+    }
+    case LT_WRK_WRITE_HANDBACK: {
+        const char *p[] = {wr->id, attempt};
+        res = lt_wrk_store_exec(conn, "lt_handback", 2, p, lost);
+        break;
+    }
+    }
+    if (res != NULL) {
+        rc = atoi(PQcmdTuples(res)) > 0 ? 1 : 0;
+    }
+out:
+    if (result == NULL && wr->kind == LT_WRK_WRITE_COMPLETED) {
+        lt_log_error(
+            "task_write_failed",
+            json_pack("{ss ss si}", "task_id", wr->id, "type", wr->type, "attempt", wr->attempt),
+            "cannot serialise the result");
+    }
+    free(result);
+    PQclear(res);
+    return rc;
+}
+
+int lt_wrk_writer_flush(struct lt_wrk_writer *w, PGconn *conn, int *lost)
+{
+    while (w->head != NULL && conn != NULL) {
+        struct lt_wrk_write *wr = w->head;
+        int rc = write_one(w, conn, wr, lost);
+        if (rc < 0 && *lost) {
+            break; /* kept for the flush after the reconnect */
+        }
+        if (rc > 0) {
+            log_written(wr);
+        } else {
+            lt_log_warn(rc == 0 ? "task_outcome_dropped" : "task_write_failed",
+                        json_pack("{ss ss si ss}", "task_id", wr->id, "type", wr->type, "attempt",
+                                  wr->attempt, "outcome", kind_events[wr->kind] + 5),
+                        rc == 0 ? "the attempt is no longer running here (rescued, cancelled "
+                                  "or finished elsewhere); outcome not written"
+                                : "outcome not written; the lease will lapse and the reaper "
+                                  "will put the task back");
+        }
+        w->head = wr->next;
+        if (w->head == NULL) {
+            w->tail = NULL;
+        }
+        w->pending--;
+        write_free(wr);
+    }
+    return w->pending;
+}
+
+void lt_wrk_writer_clear(struct lt_wrk_writer *w)
+{
+    while (w->head != NULL) {
+        struct lt_wrk_write *wr = w->head;
+        w->head = wr->next;
+        lt_log_error("task_write_abandoned",
+                     json_pack("{ss ss si ss}", "task_id", wr->id, "type", wr->type, "attempt",
+                               wr->attempt, "outcome", kind_events[wr->kind] + 5),
+                     "outcome never written (database unreachable at exit); the reaper will "
+                     "rescue the task when its lease lapses");
+        write_free(wr);
+    }
+    w->tail = NULL;
+    w->pending = 0;
+}
