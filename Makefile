@@ -40,37 +40,49 @@ REAPER_OBJ := $(call obj,$(filter-out reaper/main.c,$(REAPER_SRC)))
 BINS       := $(BUILD)/bin/longtask-api $(BUILD)/bin/longtask-worker $(BUILD)/bin/longtask-reaper
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
+# Quiet by default: one line per file; make V=1 shows the commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 .PHONY: all deps run test unit integration bench format lint valgrind clean
 all: $(BINS)
 
 $(BUILD)/gen/migrations.c: $(SQL_FILES) tests/tools/gen-migrations.sh
 	@mkdir -p $(dir $@)
-	sh tests/tools/gen-migrations.sh $@ $(SQL_FILES)
+	$(Q)sh tests/tools/gen-migrations.sh $@ $(SQL_FILES)
 
 $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/bin/longtask-api: $(BUILD)/obj/fcgi/main.o $(API_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/longtask-worker: $(BUILD)/obj/worker/main.o $(WORKER_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/longtask-reaper: $(BUILD)/obj/reaper/main.o $(REAPER_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests link the modules of every program (not their main.o) and cmocka.
 $(BUILD)/tests/%: tests/unit/%.c $(API_OBJ) $(WORKER_OBJ) $(REAPER_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ifcgi -Iworker -Ireaper $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -Ifcgi -Iworker -Ireaper $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 deps:
 	@sh deploy/dev/deps.sh
@@ -88,7 +100,8 @@ integration: $(BINS)
 
 # The test build: ASan + UBSan; leaks and undefined behaviour fail the run.
 test: deps
-	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan all unit integration
+	@$(MAKE) --no-print-directory -j2 SAN=1 BUILD=build/asan all $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan unit integration
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -66,7 +66,7 @@ void lt_log(enum lt_log_level level, const char *event, json_t *fields, const ch
     if (fields != NULL && json_is_object(fields)) {
         json_object_update_missing(line, fields);
     }
-    text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     if (text != NULL) {
         size_t n = strlen(text);
         text[n] = '\n'; /* the NUL's byte becomes the newline: one write */

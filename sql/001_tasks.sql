@@ -87,11 +87,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT (ARRAY['low', 'normal', 'high', 'urgent'])[p + 1]
 $$;
 
--- The task object of API.md. json (not jsonb) keeps the documented key order.
--- full = false leaves out payload and result (list items).
-CREATE FUNCTION lt_task_json(t tasks, full boolean) RETURNS json
+-- The task object of API.md. json (not jsonb) keeps the documented key order for a
+-- single task. full = false is a list item: payload and result are left out (API.md);
+-- that variant goes through jsonb to drop the keys, so its keys come in jsonb's order.
+CREATE FUNCTION lt_task_json(t tasks, "full" boolean) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT json_build_object(
+    SELECT CASE WHEN "full" THEN o ELSE (o::jsonb - 'payload' - 'result')::json END
+    FROM (SELECT json_build_object(
         'id', t.id,
         'type', t.type,
         'queue', t.queue,
@@ -113,5 +115,5 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
         'run_at', lt_ts(t.run_at),
         'started_at', lt_ts(t.started_at),
         'completed_at', lt_ts(t.completed_at),
-        'cancel_requested', t.cancel_requested)
+        'cancel_requested', t.cancel_requested) AS o) AS built
 $$;

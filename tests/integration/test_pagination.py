@@ -153,7 +153,7 @@ def test_list_filters_and_fields(stack):
 
     # List items leave out payload and result unless ?full=1.
     item = next(t for t in api.list(type="noop", status="completed").json()["tasks"])
-    assert item.get("payload") is None and item.get("result") is None
+    assert "payload" not in item and "result" not in item, item
     assert item["status"] == "completed" and item["type"] == "noop"
     full = api.list(type="noop", status="completed", full=1).json()["tasks"]
     assert sorted(t["payload"]["n"] for t in full) == [0, 1, 2]

@@ -1,0 +1,26 @@
+/*
+ * api_tasks.h -- the /api/v1/tasks endpoints: create, list, read, cancel, retry and
+ * the execution history. Each handler checks its input, calls one api_store function
+ * and maps the outcome to the status API.md gives it.
+ */
+#ifndef LT_API_TASKS_H
+#define LT_API_TASKS_H
+
+#include "api_http.h"
+#include "api_store.h"
+
+void lt_api_task_create(struct lt_api_req *req);
+void lt_api_task_list(struct lt_api_req *req);
+void lt_api_task_get(struct lt_api_req *req);
+void lt_api_task_cancel(struct lt_api_req *req);
+void lt_api_task_retry(struct lt_api_req *req);
+void lt_api_task_events(struct lt_api_req *req);
+
+/* Answers 503, 404 or 500 for a store outcome other than OK/CONFLICT. */
+void lt_api_send_store_failure(struct lt_api_req *req, enum lt_api_store_rc rc);
+
+/* 1 when an If-None-Match value matches the weak ETag W/"<status>-<version>" (weak
+ * comparison; a list of tags and "*" are understood). Pure. */
+int lt_api_etag_matches(const char *if_none_match, const char *etag);
+
+#endif

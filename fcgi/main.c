@@ -1,0 +1,84 @@
+/*
+ * main.c -- longtask-api: the HTTP API behind nginx, as a prefork pool of FastCGI
+ * processes on one unix socket.
+ *
+ *   longtask-api [-c FILE]
+ *
+ * Configuration from -c, else $LONGTASK_CONFIG, else the built-in defaults; the JWT
+ * secret from LONGTASK_JWT_SECRET or auth.jwt_secret_file. Exit status: 0 after
+ * SIGTERM/SIGINT, 1 when the socket cannot be opened or no child starts, 2 on a bad
+ * command line or configuration.
+ */
+#include <fcgiapp.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "api_listen.h"
+#include "api_pool.h"
+#include "cfg.h"
+#include "err.h"
+#include "log.h"
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: longtask-api [-c FILE]\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct lt_cfg cfg;
+    struct lt_err err;
+    const char *path = NULL;
+    int opt, fd, rc;
+
+    /* 1. Options. */
+    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+        if (opt == 'c') {
+            path = optarg;
+        } else {
+            usage();
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (optind != argc) {
+        usage();
+        return 2;
+    }
+
+    /* 2. Configuration: refuse to serve without a way to check tokens. */
+    if (lt_cfg_load(&cfg, lt_cfg_default_path(path), &err) < 0) {
+        fprintf(stderr, "longtask-api: %s\n", err.msg);
+        return 2;
+    }
+    if (cfg.jwt_secret == NULL || cfg.jwt_secret[0] == '\0') {
+        fprintf(stderr, "longtask-api: no JWT secret: set LONGTASK_JWT_SECRET or "
+                        "auth.jwt_secret_file\n");
+        lt_cfg_free(&cfg);
+        return 2;
+    }
+
+    /* 3. Logs. */
+    lt_log_init("longtask-api",
+                cfg.log_level >= 0 ? (enum lt_log_level)cfg.log_level : LT_LOG_INFO);
+
+    /* 4. The socket, once, before any fork. */
+    if (FCGX_Init() != 0) {
+        fprintf(stderr, "longtask-api: FCGX_Init failed\n");
+        lt_cfg_free(&cfg);
+        return 1;
+    }
+    if ((fd = lt_api_listen_open(&cfg, &err)) < 0) {
+        lt_log_error("listen_failed", NULL, "%s", err.msg);
+        lt_cfg_free(&cfg);
+        return 1;
+    }
+
+    /* 5. The pool, until SIGTERM/SIGINT. */
+    rc = lt_api_pool_run(&cfg, fd);
+
+    /* 6. Clean up. */
+    lt_api_listen_close(&cfg, fd);
+    lt_log_info("api_stopped", NULL, "stopped");
+    lt_cfg_free(&cfg);
+    return rc == 0 ? 0 : 1;
+}
