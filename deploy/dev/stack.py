@@ -701,7 +701,7 @@ def run():
         f.write("LONGTASK_URL=%s\nLONGTASK_TOKEN=%s\nLONGTASK_DATABASE_URL=%s\n"
                 "LONGTASK_JWT_SECRET=%s\n" % (stack.url, token, stack.db_url, stack.jwt_secret))
     print("""
-longtask is running at %(url)s  (dashboard: %(url)s/)
+longtask is running at %(url)s
   database:  %(db)s
   logs:      %(var)s/log/
   settings:  %(var)s/dev.env  (source it: . %(var)s/dev.env)
