@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cfg_read.h"
+#include "cfg_types.h"
 #include "log.h"
 
 enum kind { K_INT, K_LONG, K_STR };
@@ -62,25 +64,19 @@ static const struct setting settings[] = {
     {"retention.completed_s", K_INT, OFF(retention_completed_s), 604800, NULL, 0, 315360000},
     {"retention.failed_s", K_INT, OFF(retention_failed_s), 2592000, NULL, 0, 315360000},
     {"retention.cancelled_s", K_INT, OFF(retention_cancelled_s), 604800, NULL, 0, 315360000},
-    {"llm.base_url", K_STR, OFF(llm_base_url), 0, "https://api.openai.com/v1", 0, 0},
-    {"llm.api_key_env", K_STR, 0, 0, "OPENAI_API_KEY", 0, 0}, /* read below */
+    {"llm.default_provider", K_STR, OFF(llm_default_provider), 0, "", 0, 0},
+    {"llm.stream_write_ms", K_INT, OFF(llm_stream_write_ms), 1000, NULL, 100, 60000},
+    {"llm.max_response_bytes", K_LONG, OFF(llm_max_response_bytes), 4194304, NULL, 1024,
+     268435456},
+    {"http.max_response_bytes", K_LONG, OFF(http_max_response_bytes), 1048576, NULL, 0,
+     268435456},
     {"log.level", K_STR, 0, 0, "info", 0, 0},                  /* read below */
 };
 
 /* Groups that may appear at the top level, beyond those named in the table. */
-static const char *const list_settings[] = {"worker.queues", "types"};
+static const char *const list_settings[] = {"worker.queues", "types", "providers",
+                                            "http.allow_hosts"};
 
-static const char *const type_keys[] = {"name",           "queue",          "priority",
-                                        "max_retries",    "timeout_s",      "backoff_base_ms",
-                                        "backoff_max_ms", "cost"};
-
-static int where(struct lt_err *err, const char *file, const config_setting_t *s,
-                 const char *path, const char *what)
-{
-    int line = s != NULL ? (int)config_setting_source_line(s) : 0;
-    return lt_err_set(err, "%s:%d: setting '%s': %s", file != NULL ? file : "(defaults)", line,
-                      path, what);
-}
 
 int lt_cfg_name_ok(const char *s)
 {
@@ -110,7 +106,7 @@ static int set_str(char **dst, const char *v)
 }
 
 static int read_scalars(struct lt_cfg *cfg, config_t *c, const char *file, struct lt_err *err,
-                        const char **secret_file, const char **key_env, const char **level)
+                        const char **secret_file, const char **level)
 {
     for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
         const struct setting *d = &settings[i];
@@ -121,25 +117,23 @@ static int read_scalars(struct lt_cfg *cfg, config_t *c, const char *file, struc
             const char *v = d->def_str;
             if (s != NULL) {
                 if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-                    return where(err, file, s, d->path, "must be a string");
+                    return lt_cfg_where(err, file, s, d->path, "must be a string");
                 }
                 v = config_setting_get_string(s);
             }
             if (strcmp(d->path, "auth.jwt_secret_file") == 0) {
                 *secret_file = v;
-            } else if (strcmp(d->path, "llm.api_key_env") == 0) {
-                *key_env = v;
             } else if (strcmp(d->path, "api.socket_mode") == 0) {
                 /* libconfig has no octal literals: 0660 would read as decimal 660. */
                 char *end = NULL;
                 long mode = strtol(v, &end, 8);
                 if (v[0] == '\0' || *end != '\0' || mode < 0 || mode > 0777) {
-                    return where(err, file, s, d->path, "must be an octal mode such as \"0660\"");
+                    return lt_cfg_where(err, file, s, d->path, "must be an octal mode such as \"0660\"");
                 }
                 cfg->api_socket_mode = (int)mode;
             } else if (strcmp(d->path, "log.level") == 0) {
                 if (lt_log_level_parse(v) < 0) {
-                    return where(err, file, s, d->path, "must be debug, info, warn or error");
+                    return lt_cfg_where(err, file, s, d->path, "must be debug, info, warn or error");
                 }
                 *level = v;
             } else if (set_str((char **)base, v) < 0) {
@@ -151,14 +145,14 @@ static int read_scalars(struct lt_cfg *cfg, config_t *c, const char *file, struc
         if (s != NULL) {
             int t = config_setting_type(s);
             if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
-                return where(err, file, s, d->path, "must be an integer");
+                return lt_cfg_where(err, file, s, d->path, "must be an integer");
             }
             v = config_setting_get_int64(s);
             if (v < d->min || v > d->max) {
                 char what[128];
                 snprintf(what, sizeof(what), "must be between %lld and %lld (got %lld)", d->min,
                          d->max, v);
-                return where(err, file, s, d->path, what);
+                return lt_cfg_where(err, file, s, d->path, what);
             }
         }
         if (d->kind == K_INT) {
@@ -179,16 +173,16 @@ static int read_queues(struct lt_cfg *cfg, config_t *c, const char *file, struct
         return cfg->worker_nqueues == 1 ? 0 : lt_err_set(err, "out of memory");
     }
     if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-        return where(err, file, s, "worker.queues", "must be an array of queue names");
+        return lt_cfg_where(err, file, s, "worker.queues", "must be an array of queue names");
     }
     int n = config_setting_length(s);
     if (n < 1 || n > LT_MAX_QUEUES) {
-        return where(err, file, s, "worker.queues", "must name 1 to 32 queues");
+        return lt_cfg_where(err, file, s, "worker.queues", "must name 1 to 32 queues");
     }
     for (int i = 0; i < n; i++) {
         const char *q = config_setting_get_string_elem(s, i);
         if (q == NULL || !lt_cfg_name_ok(q)) {
-            return where(err, file, s, "worker.queues",
+            return lt_cfg_where(err, file, s, "worker.queues",
                          "each queue name must be 1-58 characters of [A-Za-z0-9_.-]");
         }
         cfg->worker_queues[i] = strdup(q);
@@ -196,125 +190,6 @@ static int read_queues(struct lt_cfg *cfg, config_t *c, const char *file, struct
             return lt_err_set(err, "out of memory");
         }
         cfg->worker_nqueues = i + 1;
-    }
-    return 0;
-}
-
-static struct lt_type_cfg *add_type(struct lt_cfg *cfg, const char *name)
-{
-    struct lt_type_cfg *t = realloc(cfg->types, sizeof(*t) * (size_t)(cfg->ntypes + 1));
-    if (t == NULL) {
-        return NULL;
-    }
-    cfg->types = t;
-    t = &cfg->types[cfg->ntypes++];
-    memset(t, 0, sizeof(*t));
-    snprintf(t->name, sizeof(t->name), "%s", name);
-    snprintf(t->queue, sizeof(t->queue), "default");
-    t->priority = 1;
-    t->max_retries = 3;
-    t->timeout_s = 300;
-    t->backoff_base_ms = 2000;
-    t->backoff_max_ms = 600000;
-    t->cost = 1;
-    return t;
-}
-
-static int type_int(config_setting_t *g, const char *file, const char *tname, const char *key,
-                    int min, int max, int *out, struct lt_err *err)
-{
-    config_setting_t *s = config_setting_get_member(g, key);
-    char path[160];
-    snprintf(path, sizeof(path), "types.%s.%s", tname, key);
-    if (s == NULL) {
-        return 0;
-    }
-    if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
-        return where(err, file, s, path, "must be an integer");
-    }
-    long long v = config_setting_get_int64(s);
-    if (v < min || v > max) {
-        char what[128];
-        snprintf(what, sizeof(what), "must be between %d and %d (got %lld)", min, max, v);
-        return where(err, file, s, path, what);
-    }
-    *out = (int)v;
-    return 0;
-}
-
-static int read_types(struct lt_cfg *cfg, config_t *c, const char *file, struct lt_err *err)
-{
-    config_setting_t *list = c != NULL ? config_lookup(c, "types") : NULL;
-    struct lt_type_cfg *t;
-
-    /* Built-ins first, so a file entry with the same name overrides them. */
-    if ((t = add_type(cfg, "noop")) == NULL) {
-        return lt_err_set(err, "out of memory");
-    }
-    t->max_retries = 0;
-    t->timeout_s = 60;
-    if ((t = add_type(cfg, "sleep")) == NULL) {
-        return lt_err_set(err, "out of memory");
-    }
-    if (list == NULL) {
-        return 0;
-    }
-    if (!config_setting_is_list(list)) {
-        return where(err, file, list, "types", "must be a list of groups: ( { name = ...; } )");
-    }
-    for (int i = 0; i < config_setting_length(list); i++) {
-        config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
-        const char *name = NULL;
-        if (!config_setting_is_group(g)) {
-            return where(err, file, g, "types", "each entry must be a group { name = ...; }");
-        }
-        if (!config_setting_lookup_string(g, "name", &name) || !lt_cfg_name_ok(name)) {
-            return where(err, file, g, "types.name",
-                         "each type needs a name of 1-58 characters of [A-Za-z0-9_.-]");
-        }
-        for (int k = 0; k < config_setting_length(g); k++) {
-            config_setting_t *m = config_setting_get_elem(g, (unsigned)k);
-            const char *key = config_setting_name(m);
-            size_t j;
-            for (j = 0; j < sizeof(type_keys) / sizeof(type_keys[0]); j++) {
-                if (strcmp(key, type_keys[j]) == 0) {
-                    break;
-                }
-            }
-            if (j == sizeof(type_keys) / sizeof(type_keys[0])) {
-                char path[160];
-                snprintf(path, sizeof(path), "types.%s.%s", name, key);
-                return where(err, file, m, path, "unknown setting");
-            }
-        }
-        t = (struct lt_type_cfg *)lt_cfg_type(cfg, name);
-        if (t == NULL && (t = add_type(cfg, name)) == NULL) {
-            return lt_err_set(err, "out of memory");
-        }
-        const char *queue = NULL;
-        if (config_setting_lookup_string(g, "queue", &queue)) {
-            if (!lt_cfg_name_ok(queue)) {
-                char path[160];
-                snprintf(path, sizeof(path), "types.%s.queue", name);
-                return where(err, file, config_setting_get_member(g, "queue"), path,
-                             "must be 1-58 characters of [A-Za-z0-9_.-]");
-            }
-            snprintf(t->queue, sizeof(t->queue), "%s", queue);
-        }
-        if (type_int(g, file, name, "priority", 0, 3, &t->priority, err) < 0 ||
-            type_int(g, file, name, "max_retries", 0, 100, &t->max_retries, err) < 0 ||
-            type_int(g, file, name, "timeout_s", 1, 86400, &t->timeout_s, err) < 0 ||
-            type_int(g, file, name, "backoff_base_ms", 1, 3600000, &t->backoff_base_ms, err) < 0 ||
-            type_int(g, file, name, "backoff_max_ms", 1, 86400000, &t->backoff_max_ms, err) < 0 ||
-            type_int(g, file, name, "cost", 0, 1000000, &t->cost, err) < 0) {
-            return -1;
-        }
-        if (t->backoff_max_ms < t->backoff_base_ms) {
-            char path[160];
-            snprintf(path, sizeof(path), "types.%s.backoff_max_ms", name);
-            return where(err, file, config_setting_get_member(g, "backoff_max_ms"), path,
-                         "must not be below backoff_base_ms");
-        }
     }
     return 0;
 }
@@ -341,7 +216,7 @@ static int check_unknown(config_setting_t *group, const char *prefix, const char
                 known |= strncmp(settings[j].path, path, n) == 0 && settings[j].path[n] == '.';
             }
             if (!known) {
-                return where(err, file, s, path, "unknown section");
+                return lt_cfg_where(err, file, s, path, "unknown section");
             }
             if (check_unknown(s, path, file, err) < 0) {
                 return -1;
@@ -352,7 +227,7 @@ static int check_unknown(config_setting_t *group, const char *prefix, const char
             known |= strcmp(settings[j].path, path) == 0;
         }
         if (!known) {
-            return where(err, file, s, path, "unknown setting");
+            return lt_cfg_where(err, file, s, path, "unknown setting");
         }
     }
     return 0;
@@ -374,7 +249,7 @@ static int read_secret_file(struct lt_cfg *cfg, const char *path, struct lt_err 
     return set_str(&cfg->jwt_secret, buf) < 0 ? lt_err_set(err, "out of memory") : 0;
 }
 
-static int apply_env(struct lt_cfg *cfg, const char *key_env, struct lt_err *err)
+static int apply_env(struct lt_cfg *cfg, struct lt_err *err)
 {
     const char *v;
     if ((v = getenv("LONGTASK_DATABASE_URL")) != NULL && v[0] != '\0' &&
@@ -385,16 +260,31 @@ static int apply_env(struct lt_cfg *cfg, const char *key_env, struct lt_err *err
         set_str(&cfg->jwt_secret, v) < 0) {
         return lt_err_set(err, "out of memory");
     }
-    if ((v = getenv("LONGTASK_LLM_BASE_URL")) != NULL && v[0] != '\0' &&
-        set_str(&cfg->llm_base_url, v) < 0) {
-        return lt_err_set(err, "out of memory");
+    return 0;
+}
+
+/* http.allow_hosts: exact host names or "*.domain" (any subdomain of domain). */
+static int read_allow_hosts(struct lt_cfg *cfg, config_t *c, const char *file, struct lt_err *err)
+{
+    config_setting_t *g = c != NULL ? config_lookup(c, "http") : NULL;
+    struct lt_cfg_ctx x = {file, "http"};
+    if (g != NULL && lt_cfg_member_strv(&x, g, "allow_hosts", 0, 1024, &cfg->http_allow_hosts,
+                                        &cfg->http_nallow_hosts, err) < 0) {
+        return -1;
     }
-    v = getenv("LONGTASK_LLM_API_KEY");
-    if (v == NULL || v[0] == '\0') {
-        v = key_env[0] != '\0' ? getenv(key_env) : NULL;
+    if (cfg->http_allow_hosts == NULL) {
+        cfg->http_allow_hosts = calloc(1, sizeof(char *));
+        if (cfg->http_allow_hosts == NULL) {
+            return lt_err_set(err, "out of memory");
+        }
     }
-    if (v != NULL && set_str(&cfg->llm_api_key, v) < 0) {
-        return lt_err_set(err, "out of memory");
+    for (int i = 0; i < cfg->http_nallow_hosts; i++) {
+        const char *h = cfg->http_allow_hosts[i];
+        if (h[0] == '\0' || strchr(h, '/') != NULL || strchr(h + (h[0] == '*'), '*') != NULL ||
+            (h[0] == '*' && h[1] != '.')) {
+            return lt_cfg_where(err, file, config_setting_get_member(g, "allow_hosts"),
+                         "http.allow_hosts", "each entry must be a host name or *.domain");
+        }
     }
     return 0;
 }
@@ -403,7 +293,7 @@ int lt_cfg_load(struct lt_cfg *cfg, const char *path, struct lt_err *err)
 {
     config_t c;
     config_t *cp = NULL;
-    const char *secret_file = "", *key_env = "", *level = "info";
+    const char *secret_file = "", *level = "info";
     int rc = -1;
 
     memset(cfg, 0, sizeof(*cfg));
@@ -429,15 +319,17 @@ int lt_cfg_load(struct lt_cfg *cfg, const char *path, struct lt_err *err)
             goto out;
         }
     }
-    if (read_scalars(cfg, cp, path, err, &secret_file, &key_env, &level) < 0 ||
-        read_queues(cfg, cp, path, err) < 0 || read_types(cfg, cp, path, err) < 0) {
+    if (read_scalars(cfg, cp, path, err, &secret_file, &level) < 0 ||
+        read_queues(cfg, cp, path, err) < 0 || lt_cfg_read_types(cfg, cp, path, err) < 0 ||
+        lt_cfg_read_providers(cfg, cp, path, err) < 0 ||
+        read_allow_hosts(cfg, cp, path, err) < 0) {
         goto out;
     }
     cfg->log_level = lt_log_level_parse(level);
     if (secret_file[0] != '\0' && read_secret_file(cfg, secret_file, err) < 0) {
         goto out;
     }
-    if (apply_env(cfg, key_env, err) < 0) {
+    if (apply_env(cfg, err) < 0) {
         goto out;
     }
     if (strcmp(cfg->jwt_algorithm, "HS256") != 0) {
@@ -480,19 +372,10 @@ void lt_cfg_free(struct lt_cfg *cfg)
     }
     free(cfg->path);
     free(cfg->jwt_secret);
-    free(cfg->llm_api_key);
-    free(cfg->types);
+    lt_cfg_free_types(cfg);
+    lt_cfg_free_providers(cfg);
+    lt_cfg_strv_free(cfg->http_allow_hosts);
     memset(cfg, 0, sizeof(*cfg));
-}
-
-const struct lt_type_cfg *lt_cfg_type(const struct lt_cfg *cfg, const char *name)
-{
-    for (int i = 0; i < cfg->ntypes; i++) {
-        if (strcmp(cfg->types[i].name, name) == 0) {
-            return &cfg->types[i];
-        }
-    }
-    return NULL;
 }
 
 const char *lt_cfg_default_path(const char *given)

@@ -24,15 +24,57 @@
 #define LT_NAME_LEN 58
 #define LT_MAX_QUEUES 32
 
+/* What runs a type's tasks. Built-in type names use their own handler; a configured
+ * type names one (an exec command, or e.g. llm.chat under its own name, queue and cost). */
+enum lt_handler_kind {
+    LT_HANDLER_NOOP = 0,
+    LT_HANDLER_SLEEP,
+    LT_HANDLER_LLM_CHAT,
+    LT_HANDLER_HTTP_REQUEST,
+    LT_HANDLER_EXEC,
+};
+
+/* An exec type's process. Nothing from a request ever reaches argv or env: the payload
+ * goes to stdin only. */
+struct lt_exec_cfg {
+    char **argv;          /* NULL-terminated; argv[0] is the program (absolute path) */
+    int argc;
+    char **env;           /* NULL-terminated "NAME=value": the child's whole environment */
+    int nenv;
+    char *workdir;        /* the child's working directory */
+    int cpu_s;            /* RLIMIT_CPU seconds, 0 = unlimited */
+    int memory_mb;        /* RLIMIT_AS megabytes, 0 = unlimited */
+    int kill_grace_ms;    /* SIGTERM to the group, then SIGKILL after this */
+    long max_line_bytes;  /* longest stdout line kept (the result line included) */
+    long stderr_tail_bytes; /* how much of stderr's end is kept for the error */
+};
+
 struct lt_type_cfg {
     char name[LT_NAME_MAX];
     char queue[LT_NAME_MAX];
+    enum lt_handler_kind handler;
     int priority;         /* default priority, 0..3 */
     int max_retries;      /* retries after the first attempt */
     int timeout_s;        /* default per-attempt timeout */
     int backoff_base_ms;  /* first retry's jitter ceiling */
     int backoff_max_ms;   /* cap of the ceiling */
     int cost;             /* quota units */
+    struct lt_exec_cfg exec; /* handler == LT_HANDLER_EXEC only */
+};
+
+/* An OpenAI-compatible LLM provider (POST {base_url}/chat/completions). */
+struct lt_provider_cfg {
+    char name[LT_NAME_MAX];
+    char *base_url;          /* without the trailing /chat/completions */
+    char *api_key_env;       /* the environment variable holding the key */
+    char *api_key;           /* resolved at load; NULL when the variable is unset */
+    char *model;             /* used when a payload names none */
+    int timeout_s;           /* whole call, unless the task's own timeout is shorter */
+    int connect_timeout_s;
+    int max_concurrent;      /* calls in flight at once, per worker child */
+    char fallback[LT_NAME_MAX]; /* "" = none */
+    int circuit_failures;    /* consecutive retryable failures that open the circuit */
+    int circuit_cooldown_s;  /* how long an open circuit stays open */
 };
 
 struct lt_cfg {
@@ -82,9 +124,18 @@ struct lt_cfg {
     int retention_failed_s;
     int retention_cancelled_s;
 
-    /* llm (later issues extend this; the overrides are read now) */
-    char *llm_base_url;
-    char *llm_api_key;
+    /* llm: providers (never empty: "default" is made from the defaults when the file
+     * names none); LONGTASK_LLM_BASE_URL / LONGTASK_LLM_API_KEY override the default one */
+    struct lt_provider_cfg *providers;
+    int nproviders;
+    char *llm_default_provider;
+    int llm_stream_write_ms;  /* a streaming call's partial result is written at most this often */
+    long llm_max_response_bytes;
+
+    /* http.request */
+    char **http_allow_hosts;  /* NULL-terminated; "host" or "*.domain" */
+    int http_nallow_hosts;
+    long http_max_response_bytes;
 
     /* log */
     int log_level;
@@ -100,6 +151,12 @@ void lt_cfg_free(struct lt_cfg *cfg);
 
 /* The type's configuration, or NULL when the type is unknown. Borrowed. */
 const struct lt_type_cfg *lt_cfg_type(const struct lt_cfg *cfg, const char *name);
+
+/* The provider's configuration, or NULL. name NULL or "" = the default provider. */
+const struct lt_provider_cfg *lt_cfg_provider(const struct lt_cfg *cfg, const char *name);
+
+/* The handler kind named by s ("noop", "sleep", "llm.chat", "http.request", "exec"); -1. */
+int lt_cfg_handler_parse(const char *s);
 
 /* 1 when s is a valid type or queue name. */
 int lt_cfg_name_ok(const char *s);

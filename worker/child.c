@@ -369,11 +369,13 @@ static void start_task(struct child *c, PGresult *res, int row)
                           "queue", t->queue),
                 "claimed");
 
-    const struct lt_wrk_handler *h = lt_wrk_handler_find(t->type);
-    if (lt_cfg_type(c->cfg, t->type) == NULL) {
+    t->cfg = c->cfg;
+    t->type_cfg = lt_cfg_type(c->cfg, t->type);
+    if (t->type_cfg == NULL) {
         lt_wrk_task_permanent(t, "unknown type");
         return;
     }
+    const struct lt_wrk_handler *h = lt_wrk_handler_for(t->type_cfg->handler);
     if (h == NULL) {
         lt_wrk_task_permanent(t, "no handler for this type in this worker");
         return;

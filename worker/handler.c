@@ -10,20 +10,18 @@
 
 #include "log.h"
 
-/* Later issues add llm.chat, http.request and the configured exec types here. */
+/* Indexed by enum lt_handler_kind: a configured type runs the handler it names. */
 static const struct lt_wrk_handler *const registry[] = {
-    &lt_wrk_handler_noop,
-    &lt_wrk_handler_sleep,
+    [LT_HANDLER_NOOP] = &lt_wrk_handler_noop,
+    [LT_HANDLER_SLEEP] = &lt_wrk_handler_sleep,
 };
 
-const struct lt_wrk_handler *lt_wrk_handler_find(const char *type)
+const struct lt_wrk_handler *lt_wrk_handler_for(enum lt_handler_kind kind)
 {
-    for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++) {
-        if (strcmp(registry[i]->type, type) == 0) {
-            return registry[i];
-        }
+    if ((size_t)kind >= sizeof(registry) / sizeof(registry[0])) {
+        return NULL;
     }
-    return NULL;
+    return registry[kind];
 }
 
 void lt_wrk_handler_start(struct lt_wrk_task *task, const struct lt_wrk_handler *handler,

@@ -40,8 +40,8 @@ struct lt_wrk_handler {
 extern const struct lt_wrk_handler lt_wrk_handler_noop;
 extern const struct lt_wrk_handler lt_wrk_handler_sleep;
 
-/* The handler for a type name, NULL when none is registered. */
-const struct lt_wrk_handler *lt_wrk_handler_find(const char *type);
+/* The handler of a kind (a type's configured handler), NULL when none is registered. */
+const struct lt_wrk_handler *lt_wrk_handler_for(enum lt_handler_kind kind);
 
 /* Starts task with handler under owner. The outcome may already be set on return. */
 void lt_wrk_handler_start(struct lt_wrk_task *task, const struct lt_wrk_handler *handler,

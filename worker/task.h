@@ -46,6 +46,8 @@ struct lt_wrk_task {
     int attempt;     /* this attempt's number, 1 = first */
     int max_retries;
     int timeout_s;
+    const struct lt_cfg *cfg;            /* borrowed: the child's configuration */
+    const struct lt_type_cfg *type_cfg;  /* borrowed: this task's type in cfg */
 
     /* The handler running it and its private state (the handler's to free). */
     const struct lt_wrk_handler *handler;

@@ -78,7 +78,7 @@ static void test_values_and_types(void **state)
                                "worker = { concurrency = 7; queues = [\"a\", \"b.c\"];\n"
                                "           lease_s = 30; heartbeat_s = 5; };\n"
                                "types = ( { name = \"sleep\"; queue = \"slow\"; max_retries = 5; },\n"
-                               "          { name = \"report.x\"; cost = 5; priority = 2; } );\n");
+                               "          { name = \"report.x\"; handler = \"llm.chat\"; cost = 5; priority = 2; } );\n");
     assert_int_equal(lt_cfg_load(&cfg, p, &err), 0);
     assert_string_equal(cfg.database_url, "postgresql://h/db");
     assert_int_equal(cfg.worker_concurrency, 7);
@@ -110,8 +110,11 @@ static void test_env_overrides(void **state)
     assert_int_equal(lt_cfg_load(&cfg, p, &err), 0);
     assert_string_equal(cfg.database_url, "postgresql://env/db");
     assert_string_equal(cfg.jwt_secret, "s3cret");
-    assert_string_equal(cfg.llm_base_url, "http://127.0.0.1:9/v1");
-    assert_string_equal(cfg.llm_api_key, "k");
+    const struct lt_provider_cfg *def = lt_cfg_provider(&cfg, NULL);
+    assert_non_null(def);
+    assert_string_equal(def->name, "default");
+    assert_string_equal(def->base_url, "http://127.0.0.1:9/v1");
+    assert_string_equal(def->api_key, "k");
     lt_cfg_free(&cfg);
     setup(NULL);
 }
@@ -140,8 +143,9 @@ static void test_errors_name_file_line_setting(void **state)
     expect_error("worker = {\n  concurency = 5;\n};\n", ":2: setting 'worker.concurency': unknown");
     expect_error("worker = { concurrency = 5 ", ":1:"); /* syntax error */
     expect_error("worker = { queues = [\"bad queue\"]; };\n", "worker.queues");
-    expect_error("types = ( { name = \"x\"; colour = 1; } );\n", "types.x.colour");
-    expect_error("types = ( { name = \"x\";\n timeout_s = -1; } );\n",
+    expect_error("types = ( { name = \"x\"; handler = \"noop\"; colour = 1; } );\n",
+                 "types.x.colour");
+    expect_error("types = ( { name = \"x\"; handler = \"noop\";\n timeout_s = -1; } );\n",
                  ":2: setting 'types.x.timeout_s'");
     expect_error("types = ( { queue = \"q\"; } );\n", "types.name");
     expect_error("log = { level = \"loud\"; };\n", "log.level");
@@ -149,6 +153,83 @@ static void test_errors_name_file_line_setting(void **state)
     expect_error("api = { socket_mode = 660; };\n", "'api.socket_mode': must be a string");
     expect_error("worker = { lease_s = 10; heartbeat_s = 10; };\n", "worker.heartbeat_s");
     expect_error("auth = { algorithm = \"none\"; };\n", "auth.algorithm");
+}
+
+static void test_providers_and_handlers(void **state)
+{
+    (void)state;
+    struct lt_cfg cfg;
+    struct lt_err err;
+    setenv("LT_TEST_KEY_B", "kb", 1);
+    setenv("LONGTASK_LLM_BASE_URL", "http://127.0.0.1:7/v1", 1);
+    const char *p = write_conf(
+        "llm = { default_provider = \"a\"; };\n"
+        "providers = ( { name = \"a\"; base_url = \"https://a.example/v1\";\n"
+        "                max_concurrent = 4; fallback = \"b\"; },\n"
+        "              { name = \"b\"; base_url = \"http://b.example/v1\";\n"
+        "                api_key_env = \"LT_TEST_KEY_B\"; model = \"m-b\"; } );\n"
+        "http = { allow_hosts = [\"api.example.com\", \"*.example.org\"]; };\n"
+        "types = ( { name = \"grade\"; handler = \"exec\";\n"
+        "            command = [\"/usr/bin/python3\", \"grade.py\"]; env = [\"A=1\"];\n"
+        "            cpu_s = 30; memory_mb = 512; },\n"
+        "          { name = \"summarise\"; handler = \"llm.chat\"; queue = \"llm\"; } );\n");
+    if (lt_cfg_load(&cfg, p, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_int_equal(cfg.nproviders, 2);
+    const struct lt_provider_cfg *a = lt_cfg_provider(&cfg, NULL);
+    assert_string_equal(a->name, "a");
+    assert_string_equal(a->base_url, "http://127.0.0.1:7/v1"); /* the override hits the default */
+    assert_int_equal(a->max_concurrent, 4);
+    assert_string_equal(a->fallback, "b");
+    const struct lt_provider_cfg *b = lt_cfg_provider(&cfg, "b");
+    assert_string_equal(b->base_url, "http://b.example/v1");
+    assert_string_equal(b->api_key, "kb");
+    assert_string_equal(b->model, "m-b");
+    assert_int_equal(cfg.http_nallow_hosts, 2);
+    assert_string_equal(cfg.http_allow_hosts[1], "*.example.org");
+    assert_null(cfg.http_allow_hosts[2]);
+    const struct lt_type_cfg *g = lt_cfg_type(&cfg, "grade");
+    assert_int_equal(g->handler, LT_HANDLER_EXEC);
+    assert_int_equal(g->exec.argc, 2);
+    assert_string_equal(g->exec.argv[1], "grade.py");
+    assert_null(g->exec.argv[2]);
+    assert_string_equal(g->exec.env[0], "A=1");
+    assert_string_equal(g->exec.workdir, "/");
+    assert_int_equal(g->exec.memory_mb, 512);
+    assert_int_equal(lt_cfg_type(&cfg, "summarise")->handler, LT_HANDLER_LLM_CHAT);
+    assert_int_equal(lt_cfg_type(&cfg, "llm.chat")->handler, LT_HANDLER_LLM_CHAT);
+    assert_int_equal(lt_cfg_type(&cfg, "http.request")->handler, LT_HANDLER_HTTP_REQUEST);
+    lt_cfg_free(&cfg);
+    unsetenv("LT_TEST_KEY_B");
+    setup(NULL);
+}
+
+static void test_provider_and_type_errors(void **state)
+{
+    (void)state;
+    expect_error("types = ( { name = \"x\"; } );\n", "types.x.handler': a new type must name");
+    expect_error("types = ( { name = \"x\"; handler = \"shell\"; } );\n", "types.x.handler");
+    expect_error("types = ( { name = \"x\"; handler = \"exec\"; } );\n",
+                 "types.x.command': an exec type needs a command");
+    expect_error("types = ( { name = \"x\"; handler = \"exec\"; command = [\"run.sh\"]; } );\n",
+                 "absolute path");
+    expect_error("types = ( { name = \"x\"; handler = \"exec\"; command = [\"/bin/true\"];\n"
+                 " env = [\"NOEQUALS\"]; } );\n",
+                 ":2: setting 'types.x.env'");
+    expect_error("types = ( { name = \"sleep\"; handler = \"exec\"; } );\n",
+                 "a built-in type keeps its own handler");
+    expect_error("providers = ( { name = \"a\"; base_url = \"ftp://x\"; } );\n",
+                 "providers.a.base_url");
+    expect_error("providers = ( { name = \"a\"; fallback = \"zz\"; } );\n",
+                 "providers.a.fallback");
+    expect_error("providers = ( { name = \"a\"; }, { name = \"a\"; } );\n", "defined twice");
+    expect_error("providers = ( { name = \"a\"; max_concurrent = 0; } );\n",
+                 "providers.a.max_concurrent");
+    expect_error("providers = ( { name = \"a\"; api_key = \"sk-inline\"; } );\n",
+                 "providers.a.api_key': unknown setting");
+    expect_error("llm = { default_provider = \"nope\"; };\n", "llm.default_provider");
+    expect_error("http = { allow_hosts = [\"http://x\"]; };\n", "http.allow_hosts");
 }
 
 static void test_missing_file(void **state)
@@ -215,6 +296,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_values_and_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_overrides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_name_file_line_setting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_providers_and_handlers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_provider_and_type_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_example_matches_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names, setup, teardown),

@@ -75,7 +75,9 @@ static struct lt_wrk_task *start(struct fixture *fx, const char *type, const cha
     struct lt_wrk_task *t = lt_wrk_task_new("0190c2a4-0000-7000-8000-000000000001", type, "default",
                                             json_loads(payload, 0, NULL), 1, 2, 30);
     assert_non_null(t);
-    const struct lt_wrk_handler *h = lt_wrk_handler_find(type);
+    int kind = lt_cfg_handler_parse(type);
+    assert_true(kind >= 0);
+    const struct lt_wrk_handler *h = lt_wrk_handler_for((enum lt_handler_kind)kind);
     assert_non_null(h);
     lt_wrk_handler_start(t, h, &fx->owner);
     return t;
@@ -92,9 +94,9 @@ static void run_until_finished(struct fixture *fx, int64_t limit_ms)
 static void test_registry(void **state)
 {
     (void)state;
-    assert_ptr_equal(lt_wrk_handler_find("noop"), &lt_wrk_handler_noop);
-    assert_ptr_equal(lt_wrk_handler_find("sleep"), &lt_wrk_handler_sleep);
-    assert_null(lt_wrk_handler_find("no.such.type"));
+    assert_ptr_equal(lt_wrk_handler_for(LT_HANDLER_NOOP), &lt_wrk_handler_noop);
+    assert_ptr_equal(lt_wrk_handler_for(LT_HANDLER_SLEEP), &lt_wrk_handler_sleep);
+    assert_null(lt_wrk_handler_for((enum lt_handler_kind)99));
 }
 
 static void test_noop_completes_at_once(void **state)
