@@ -7,6 +7,8 @@
  */
 #include "api_validate.h"
 
+#include "api_payload.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,14 +42,12 @@ static void add_error(struct check *c, int status, const char *field, const char
     }
 }
 
-/* An integer field within [min, max]: 0 ok (stored), -1 reported. A wrong JSON type is
- * type_status: 400 for the create body's own fields, 422 inside a payload, which API.md
- * counts as "payload invalid for its type". */
+/* An integer field within [min, max]: 0 ok (stored), -1 reported. */
 static int int_in(struct check *c, const char *field, json_t *v, long long min, long long max,
-                  int type_status, long long *out)
+                  long long *out)
 {
     if (!json_is_integer(v)) {
-        add_error(c, type_status, field, "must be an integer");
+        add_error(c, 400, field, "must be an integer");
         return -1;
     }
     long long n = json_integer_value(v);
@@ -59,49 +59,11 @@ static int int_in(struct check *c, const char *field, json_t *v, long long min, 
     return 0;
 }
 
-/* ---- payloads of the built-in types ---- */
-
-static void payload_any(struct check *c, json_t *payload)
+/* Payload faults are all 422: the payload is invalid for its type. */
+static void payload_fault(void *ctx, const char *field, const char *message)
 {
-    (void)c;
-    (void)payload;
+    add_error(ctx, 422, field, "%s", message);
 }
-
-static void payload_sleep(struct check *c, json_t *payload)
-{
-    const char *key;
-    json_t *v;
-    long long ms;
-    char field[LT_NAME_MAX + 16];
-
-    json_object_foreach(payload, key, v)
-    {
-        if (strcmp(key, "ms") == 0) {
-            int_in(c, "payload.ms", v, 0, LT_API_SLEEP_MAX_MS, 422, &ms);
-        } else if (strcmp(key, "fail") == 0) {
-            if (!json_is_null(v) &&
-                !(json_is_string(v) && (strcmp(json_string_value(v), "retryable") == 0 ||
-                                        strcmp(json_string_value(v), "permanent") == 0))) {
-                add_error(c, 422, "payload.fail", "must be \"retryable\", \"permanent\" or null");
-            }
-        } else {
-            snprintf(field, sizeof(field), "payload.%.*s", LT_NAME_MAX, key);
-            add_error(c, 422, field, "is not a field of the sleep payload");
-        }
-    }
-    if (json_object_get(payload, "ms") == NULL) {
-        add_error(c, 422, "payload.ms", "is required");
-    }
-}
-
-/* Built-in types with a payload shape. Types absent here accept any object. */
-static const struct {
-    const char *type;
-    void (*check)(struct check *c, json_t *payload);
-} payload_rules[] = {
-    {"noop", payload_any},
-    {"sleep", payload_sleep},
-};
 
 /* ---- top-level fields ---- */
 
@@ -150,7 +112,7 @@ static void field_priority(struct check *c, json_t *v)
 static void field_max_retries(struct check *c, json_t *v)
 {
     long long n;
-    if (int_in(c, "max_retries", v, 0, LT_API_MAX_RETRIES, 400, &n) == 0) {
+    if (int_in(c, "max_retries", v, 0, LT_API_MAX_RETRIES, &n) == 0) {
         c->spec->max_retries = (int)n;
     }
 }
@@ -158,7 +120,7 @@ static void field_max_retries(struct check *c, json_t *v)
 static void field_timeout_s(struct check *c, json_t *v)
 {
     long long n;
-    if (int_in(c, "timeout_s", v, 1, LT_API_MAX_TIMEOUT_S, 400, &n) == 0) {
+    if (int_in(c, "timeout_s", v, 1, LT_API_MAX_TIMEOUT_S, &n) == 0) {
         c->spec->timeout_s = (int)n;
     }
 }
@@ -166,7 +128,7 @@ static void field_timeout_s(struct check *c, json_t *v)
 static void field_delay_s(struct check *c, json_t *v)
 {
     long long n;
-    if (int_in(c, "delay_s", v, 0, LT_API_MAX_DELAY_S, 400, &n) == 0) {
+    if (int_in(c, "delay_s", v, 0, LT_API_MAX_DELAY_S, &n) == 0) {
         c->spec->delay_s = (int)n;
     }
 }
@@ -293,11 +255,7 @@ int lt_api_validate_create(const struct lt_cfg *cfg, json_t *body, int64_t now_u
         add_error(&c, 422, "run_at", "give delay_s or run_at, not both");
     }
     if (spec->type != NULL && spec->payload != NULL) {
-        for (size_t i = 0; i < sizeof(payload_rules) / sizeof(payload_rules[0]); i++) {
-            if (strcmp(payload_rules[i].type, spec->type->name) == 0) {
-                payload_rules[i].check(&c, spec->payload);
-            }
-        }
+        lt_api_payload_check(cfg, spec->type, spec->payload, payload_fault, &c);
     }
     if (spec->type != NULL) {
         if (spec->queue[0] == '\0') {

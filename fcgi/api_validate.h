@@ -28,7 +28,6 @@
 #define LT_API_MAX_DELAY_S 31536000
 #define LT_API_CALLBACK_URL_MAX 2048
 #define LT_API_METADATA_MAX 16384 /* bytes of the compact serialisation */
-#define LT_API_SLEEP_MAX_MS 86400000
 
 /* A validated create request. Borrowed pointers point into the document. */
 struct lt_api_task_spec {
