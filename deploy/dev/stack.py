@@ -43,8 +43,11 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 PG_BIN = os.environ.get("LONGTASK_PG_BIN", "/usr/lib/postgresql/15/bin")
 NGINX = os.environ.get("LONGTASK_NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
 PROGRAMS = ("api", "worker", "reaper", "nginx")
-# Stop order: nothing that produces work outlives what serves it.
-STOP_ORDER = ("reaper", "worker", "api", "nginx")
+# Stop order: nothing that produces work outlives what serves it (the fake LLM provider,
+# `llm`, serves the workers: it goes last).
+STOP_ORDER = ("reaper", "worker", "api", "nginx", "llm")
+FAKE_LLM = os.path.join(ROOT, "tests", "tools", "fake_llm.py")
+FAKE_LLM_KEY = "fake-key"
 
 
 class StackError(RuntimeError):
@@ -86,12 +89,16 @@ def _cfg_value(v):
     raise TypeError("cannot write %r to a libconfig file" % (v,))
 
 
+# Top-level settings that are lists of groups rather than scalars in a section.
+GROUP_LISTS = ("types", "providers")
+
+
 def render_config(settings):
-    """libconfig text from a flat dict of dotted names ("worker.lease_s": 3) plus
-    "types": a list of dicts (one group per type)."""
+    """libconfig text from a flat dict of dotted names ("worker.lease_s": 3) plus the
+    lists of groups "types" and "providers" (each a list of dicts, one group each)."""
     groups = {}
     for key, value in settings.items():
-        if key == "types":
+        if key in GROUP_LISTS:
             continue
         section, _, name = key.partition(".")
         if not name:
@@ -103,14 +110,16 @@ def render_config(settings):
         for name in sorted(groups[section]):
             out.append("    %s = %s;\n" % (name, _cfg_value(groups[section][name])))
         out.append("};\n")
-    types = settings.get("types") or []
-    if types:
-        out.append("types = (\n")
-        entries = []
-        for t in types:
-            body = " ".join("%s = %s;" % (k, _cfg_value(v)) for k, v in t.items())
-            entries.append("    { %s }" % body)
-        out.append(",\n".join(entries) + "\n);\n")
+    for key in GROUP_LISTS:
+        entries = settings.get(key) or []
+        if not entries:
+            continue
+        out.append("%s = (\n" % key)
+        body = []
+        for entry in entries:
+            fields = " ".join("%s = %s;" % (k, _cfg_value(v)) for k, v in entry.items())
+            body.append("    { %s }" % fields)
+        out.append(",\n".join(body) + "\n);\n")
     return "".join(out)
 
 
@@ -124,11 +133,15 @@ class Stack:
     programs: which of api/worker/reaper to start (nginx always starts).
     fsync: False for tests (initdb --no-sync, fsync=off), True for make run.
     valgrind: run the three programs under valgrind (default: LONGTASK_VALGRIND=1).
+    llm_base_url: an OpenAI-compatible provider for the programs (default:
+    $LONGTASK_LLM_BASE_URL); without one the stack runs the fake provider
+    tests/tools/fake_llm.py as the program `llm` (see the "fake LLM provider" section).
     """
 
     def __init__(self, var, port=None, config=None, reaper_loop=1,
                  programs=("api", "worker", "reaper"), fsync=False, valgrind=None,
-                 bin_dir=None, database_url=None, ready_timeout=None, quiet=True):
+                 bin_dir=None, database_url=None, ready_timeout=None, quiet=True,
+                 llm_base_url=None):
         self.var = os.path.abspath(var)
         self.port = port or free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -156,6 +169,7 @@ class Stack:
         self.started = False
         self.run_user = None     # the unprivileged user for postgres/nginx when root
         self.jwt_secret = None
+        self._init_llm(llm_base_url)
 
     # ---- starting -------------------------------------------------------------------
 
@@ -165,6 +179,7 @@ class Stack:
         try:
             self._prepare_dirs()
             self.jwt_secret = self._secret()
+            self._start_llm()
             if self.external_db is None:
                 self._start_cluster()
             self.write_config()
@@ -358,6 +373,7 @@ class Stack:
         e["LONGTASK_DATABASE_URL"] = self.db_url
         e["LONGTASK_CONFIG"] = self.conf
         e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        self._llm_env(e)
         return e
 
     def binary(self, name):
@@ -375,6 +391,8 @@ class Stack:
                 "--log-file=%s/valgrind-%s.%%p.log" % (self.logdir, name)]
 
     def command(self, name):
+        if name == "llm":
+            return self._llm_command()
         if name == "nginx":
             prefix = os.path.join(self.var, "nginx")
             return [NGINX, "-e", "stderr", "-p", prefix, "-c",
@@ -390,14 +408,19 @@ class Stack:
             raise StackError("%s is already running" % name)
         if name == "api" and os.path.exists(self.socket):
             os.unlink(self.socket)  # a socket left by a killed API would refuse the bind
+        if name == "llm":
+            self._llm_before_start()
         log = open(os.path.join(self.logdir, name + ".log"), "ab")
         try:
             self.procs[name] = subprocess.Popen(
                 self.command(name), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                env=self.env(), cwd=self.var, start_new_session=True,
+                env=self._llm_own_env() if name == "llm" else self.env(),
+                cwd=self.var, start_new_session=True,
                 preexec_fn=_die_with_parent)
         finally:
             log.close()
+        if name == "llm":
+            self._llm_wait_ready()
         return self.procs[name].pid
 
     def stop_program(self, name, timeout=None):
@@ -615,6 +638,97 @@ class Stack:
         raise StackError("the stack at %s was not ready in time (last: %s); api log ends:\n%s"
                          % (self.url, last, self.log("api")[-3000:]))
 
+    # ---- the fake LLM provider --------------------------------------------------------
+    # Unless a real provider is named (llm_base_url= or $LONGTASK_LLM_BASE_URL), the stack
+    # runs tests/tools/fake_llm.py as one more program, `llm`: its own process group, log
+    # VAR/log/llm.log, stopped last. The programs get LONGTASK_LLM_BASE_URL pointing at it
+    # and LONGTASK_LLM_API_KEY=fake-key. Tasks steer its faults with [fake:...] directives
+    # in the last user message (see the fake's header comment).
+
+    def _init_llm(self, llm_base_url):
+        self.llm_external = llm_base_url or os.environ.get("LONGTASK_LLM_BASE_URL") or None
+        self.llm_fake = self.llm_external is None
+        self.llm_port = None      # chosen by the fake on its first start, then kept
+        self.llm_root = None      # http://127.0.0.1:PORT (the fake's /stats live here)
+        self.llm_url = self.llm_external  # the base URL the programs use (ends in /v1)
+        self.llm_ready_file = os.path.join(self.var, "run", "llm.port")
+
+    def _start_llm(self):
+        if self.llm_fake:
+            self.start_program("llm")
+
+    def _llm_command(self):
+        if not self.llm_fake:
+            raise StackError("LONGTASK_LLM_BASE_URL is set: no fake provider to start")
+        # Port 0 on the first start (no race for a free port); a restart keeps the port,
+        # so the URL the programs were given stays right.
+        return [sys.executable or "/usr/bin/python3", FAKE_LLM, "--host", "127.0.0.1",
+                "--port", str(self.llm_port or 0), "--ready-file", self.llm_ready_file]
+
+    def _llm_before_start(self):
+        try:
+            os.unlink(self.llm_ready_file)
+        except FileNotFoundError:
+            pass
+
+    def _llm_wait_ready(self, timeout=15):
+        """Waits for the fake's ready file (the port it listens on)."""
+        proc = self.procs["llm"]
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with open(self.llm_ready_file) as f:
+                    text = f.read().strip()
+                if text:
+                    break
+            except FileNotFoundError:
+                pass
+            rc = proc.poll()
+            if rc is not None:
+                raise StackError("the fake LLM provider exited with status %s while "
+                                 "starting; its log ends:\n%s" % (rc, self.log("llm")[-3000:]))
+            if time.monotonic() >= deadline:
+                raise StackError("the fake LLM provider did not write %s within %ss; its log "
+                                 "ends:\n%s" % (self.llm_ready_file, timeout,
+                                                 self.log("llm")[-3000:]))
+            time.sleep(0.02)
+        self.llm_port = int(text)
+        self.llm_root = "http://127.0.0.1:%d" % self.llm_port
+        self.llm_url = self.llm_root + "/v1"
+
+    def _llm_env(self, e):
+        if self.llm_fake:
+            if self.llm_url is not None:
+                e["LONGTASK_LLM_BASE_URL"] = self.llm_url
+            e["LONGTASK_LLM_API_KEY"] = FAKE_LLM_KEY
+        else:
+            e["LONGTASK_LLM_BASE_URL"] = self.llm_external
+
+    @staticmethod
+    def _llm_own_env():
+        # The fake gets none of the stack's secrets (JWT secret, database URL).
+        return {k: v for k, v in os.environ.items() if not k.startswith("LONGTASK_")}
+
+    def _llm_fake_root(self):
+        if not self.llm_fake:
+            raise StackError("the stack uses the provider %s, not the fake" % self.llm_external)
+        if self.llm_root is None:
+            raise StackError("the fake LLM provider has not been started")
+        return self.llm_root
+
+    def llm_stats(self):
+        """The fake provider's counters: {"requests", "in_flight", "max_in_flight",
+        "by_status": {"200": n, ...}, "dropped", "last_request"}."""
+        r = requests.get(self._llm_fake_root() + "/stats", timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def llm_reset(self):
+        """Zeroes the fake provider's counters (and its fail_first keys)."""
+        r = requests.post(self._llm_fake_root() + "/stats/reset", timeout=10)
+        r.raise_for_status()
+        return r.json()
+
     # ---- tokens ---------------------------------------------------------------------
 
     def token(self, tenant="t1", exp_in=3600, **claims):
@@ -673,6 +787,22 @@ def _proc_stat(pid):
 
 # ---- make run -----------------------------------------------------------------------
 
+def _print_llm_provider(stack, var):
+    """Tells the `make run` user which LLM provider llm.chat tasks reach."""
+    if stack.llm_fake:
+        print("""LLM provider: the built-in FAKE provider at %(url)s
+  (tests/tools/fake_llm.py, a development stand-in: it echoes the last user message and
+  never calls a real model; log %(var)s/log/llm.log, counters %(root)s/stats).
+  Fault directives in the last user message, e.g. "[fake:delay=2000;status=503]".
+  To use a real OpenAI-compatible provider instead, stop and start again with
+    LONGTASK_LLM_BASE_URL=https://api.example.com/v1 LONGTASK_LLM_API_KEY=... make run
+""" % {"url": stack.llm_url, "root": stack.llm_root, "var": var}, flush=True)
+    else:
+        print("LLM provider: %s (from LONGTASK_LLM_BASE_URL; key from LONGTASK_LLM_API_KEY%s)\n"
+              % (stack.llm_url, "" if os.environ.get("LONGTASK_LLM_API_KEY") else
+                 ", which is NOT set"), flush=True)
+
+
 def run():
     """`make run`: the development service in the foreground."""
     var = os.path.abspath(os.environ.get("LONGTASK_VAR") or os.path.join(os.getcwd(), "var"))
@@ -714,9 +844,9 @@ Try it:
         -d '{"type":"sleep","payload":{"ms":1000}}' %(url)s/api/v1/tasks \\
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   curl -s -H "Authorization: Bearer %(token)s" %(url)s/api/v1/tasks/$id
-
-Ctrl-C stops everything.
 """ % {"url": stack.url, "db": stack.db_url, "var": var, "token": token}, flush=True)
+    _print_llm_provider(stack, var)
+    print("Ctrl-C stops everything.\n", flush=True)
 
     rc = 0
     while not stop_flag:

@@ -284,3 +284,102 @@ def wait_for(fn, timeout=10, interval=0.05, what="condition"):
         if time.monotonic() >= deadline:
             raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+# ---- the fake LLM provider ----------------------------------------------------------------
+# Every stack runs tests/tools/fake_llm.py as its provider (program `llm`; stack.llm_url,
+# stack.llm_stats(), stack.llm_reset()). Tests never reach a real provider, whatever the
+# calling shell exports.
+os.environ.pop("LONGTASK_LLM_BASE_URL", None)
+os.environ.pop("LONGTASK_LLM_API_KEY", None)
+
+FAKE_LLM = os.path.join(ROOT, "tests", "tools", "fake_llm.py")
+
+
+class FakeLLM:
+    """A fake provider process of its own, outside any stack: url is its root
+    (http://127.0.0.1:PORT), base_url the OpenAI base URL (url + "/v1")."""
+
+    def __init__(self, *args):
+        self.args = list(args)
+        self.dir = tempfile.mkdtemp(prefix="longtask-fake-llm-",
+                                    dir=os.environ.get("LONGTASK_TEST_TMP", "/tmp"))
+        self.ready_file = os.path.join(self.dir, "port")
+        self.log_path = os.path.join(self.dir, "fake_llm.log")
+        self.proc = None
+        self.port = None
+        self.url = self.base_url = None
+
+    def start(self, timeout=10):
+        import subprocess
+        import stack as stack_module
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, FAKE_LLM, "--host", "127.0.0.1", "--port", "0",
+                 "--ready-file", self.ready_file] + self.args,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                preexec_fn=stack_module._die_with_parent)
+        _live_fakes.append(self)
+        deadline = time.monotonic() + timeout
+        while not (os.path.exists(self.ready_file) and open(self.ready_file).read().strip()):
+            if self.proc.poll() is not None or time.monotonic() >= deadline:
+                self.stop()
+                raise RuntimeError("fake_llm did not start (status %s); log:\n%s"
+                                   % (self.proc.returncode, self.log()[-3000:]))
+            time.sleep(0.02)
+        with open(self.ready_file) as f:
+            self.port = int(f.read().strip())
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.base_url = self.url + "/v1"
+        return self
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stats(self):
+        return requests.get(self.url + "/stats", timeout=10).json()
+
+    def reset(self):
+        return requests.post(self.url + "/stats/reset", timeout=10).json()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(10)
+            except (ProcessLookupError, PermissionError):
+                pass
+            except Exception:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if self in _live_fakes:
+            _live_fakes.remove(self)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_live_fakes = []
+
+
+def _stop_fakes():
+    for f in list(_live_fakes):
+        f.stop()
+
+
+atexit.register(_stop_fakes)
+
+
+def start_fake_llm(*args, timeout=10):
+    """Starts a fake provider of its own (args: e.g. "--no-auth"); stop() it when done."""
+    return FakeLLM(*args).start(timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def fake_llm():
+    """A standalone fake provider (bearer required) for the module."""
+    f = start_fake_llm()
+    yield f
+    f.stop()
