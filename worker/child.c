@@ -32,6 +32,7 @@
 #include "handler.h"
 #include "log.h"
 #include "loop.h"
+#include "provider.h"
 #include "sig.h"
 #include "store.h"
 #include "task.h"
@@ -304,6 +305,28 @@ static void on_progress(struct lt_wrk_task *t, int pct, const char *message, voi
     }
 }
 
+/* A streaming handler's partial result: best effort like progress (the outcome's
+ * write carries the final result whatever happens to these). */
+static void on_partial(struct lt_wrk_task *t, json_t *result, int pct, int event, void *arg)
+{
+    struct child *c = arg;
+    int lost = 0;
+    char msg[32];
+    if (c->conn == NULL) {
+        return;
+    }
+    char *text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text == NULL) {
+        return;
+    }
+    snprintf(msg, sizeof(msg), "[%d%%] streaming", pct);
+    if (lt_wrk_store_partial(c->conn, t->id, t->attempt, text, pct, event, msg, &lost) < 0 &&
+        lost) {
+        link_down(c);
+    }
+    free(text);
+}
+
 static void on_finished(struct lt_wrk_task *t, void *arg)
 {
     (void)t;
@@ -371,6 +394,9 @@ static void start_task(struct child *c, PGresult *res, int row)
 
     t->cfg = c->cfg;
     t->type_cfg = lt_cfg_type(c->cfg, t->type);
+    if (!PQgetisnull(res, row, 7)) {
+        snprintf(t->prev_error, sizeof(t->prev_error), "%s", PQgetvalue(res, row, 7));
+    }
     if (t->type_cfg == NULL) {
         lt_wrk_task_permanent(t, "unknown type");
         return;
@@ -609,6 +635,7 @@ static int child_init(struct child *c, const struct lt_cfg *cfg)
     c->owner.loop = c->loop;
     c->owner.progress = on_progress;
     c->owner.finished = on_finished;
+    c->owner.partial = on_partial;
     c->owner.arg = c;
     if (lt_wrk_sig_init(LT_WRK_SIG_TERM) < 0 ||
         lt_wrk_loop_watch(c->loop, lt_wrk_sig_fd(), LT_WRK_READ, on_signal, c) < 0 ||
@@ -635,6 +662,7 @@ static void child_cleanup(struct child *c)
         PQfinish(c->conn);
     }
     lt_wrk_loop_free(c->loop);
+    lt_wrk_provider_reset();
     lt_wrk_sig_close();
     free(c->queues);
 }

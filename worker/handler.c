@@ -14,6 +14,9 @@
 static const struct lt_wrk_handler *const registry[] = {
     [LT_HANDLER_NOOP] = &lt_wrk_handler_noop,
     [LT_HANDLER_SLEEP] = &lt_wrk_handler_sleep,
+    [LT_HANDLER_LLM_CHAT] = &lt_wrk_handler_llm,
+    [LT_HANDLER_HTTP_REQUEST] = &lt_wrk_handler_http,
+    [LT_HANDLER_EXEC] = &lt_wrk_handler_exec,
 };
 
 const struct lt_wrk_handler *lt_wrk_handler_for(enum lt_handler_kind kind)
@@ -59,8 +62,28 @@ void lt_wrk_task_progress(struct lt_wrk_task *task, int pct, const char *message
         return; /* never backwards within an attempt */
     }
     task->progress = pct;
+    task->event_progress = pct;
     if (task->owner->progress != NULL) {
         task->owner->progress(task, pct, message, task->owner->arg);
+    }
+}
+
+void lt_wrk_task_partial(struct lt_wrk_task *task, json_t *partial_result, int pct)
+{
+    if (task->outcome != LT_WRK_OUTCOME_NONE || task->aborted) {
+        return;
+    }
+    pct = pct < 0 ? 0 : (pct > 100 ? 100 : pct);
+    if (pct < task->progress) {
+        pct = task->progress; /* the result still goes; the progress never goes back */
+    }
+    int event = pct >= task->event_progress + LT_WRK_PARTIAL_EVENT_STEP;
+    task->progress = pct;
+    if (event) {
+        task->event_progress = pct;
+    }
+    if (task->owner->partial != NULL) {
+        task->owner->partial(task, partial_result, pct, event, task->owner->arg);
     }
 }
 

@@ -39,6 +39,11 @@ struct lt_wrk_handler {
 /* The built-in handlers (handler_noop.c, handler_sleep.c). */
 extern const struct lt_wrk_handler lt_wrk_handler_noop;
 extern const struct lt_wrk_handler lt_wrk_handler_sleep;
+/* llm.chat (handler_llm.c). */
+extern const struct lt_wrk_handler lt_wrk_handler_llm;
+/* http.request (handler_http.c) and configured exec types (handler_exec.c). */
+extern const struct lt_wrk_handler lt_wrk_handler_http;
+extern const struct lt_wrk_handler lt_wrk_handler_exec;
 
 /* The handler of a kind (a type's configured handler), NULL when none is registered. */
 const struct lt_wrk_handler *lt_wrk_handler_for(enum lt_handler_kind kind);
@@ -57,6 +62,13 @@ lt_wrk_loop_t *lt_wrk_task_loop(const struct lt_wrk_task *task);
 
 /* Progress 0..100 (clamped) with an optional message (may be NULL). */
 void lt_wrk_task_progress(struct lt_wrk_task *task, int pct, const char *message);
+
+/* A partial result while running (borrowed; e.g. a streaming reply so far), written in
+ * place of the task's result with progress pct (clamped, never backwards). Unlike a
+ * progress report it records an event only when the progress moved by
+ * LT_WRK_PARTIAL_EVENT_STEP since the last event, so it can be called often. */
+#define LT_WRK_PARTIAL_EVENT_STEP 10
+void lt_wrk_task_partial(struct lt_wrk_task *task, json_t *partial_result, int pct);
 
 /* Outcomes; only the first one counts. result: stolen (NULL means {}). */
 void lt_wrk_task_ok(struct lt_wrk_task *task, json_t *result);

@@ -96,12 +96,12 @@ static const char sql_claim[] =
     "    version = t.version + 1, updated_at = now(), event_seq = t.event_seq + 1"
     "  FROM c WHERE t.id = c.id"
     "  RETURNING t.id, t.type, t.payload, t.attempt, t.max_retries, t.timeout_s, t.queue,"
-    "    t.priority, t.run_at, t.event_seq"
+    "    t.priority, t.run_at, t.event_seq, t.error"
     "), e AS ("
     "  INSERT INTO task_events (task_id, seq, kind, progress, message)"
     "  SELECT id, event_seq, 'started', 0, 'attempt ' || attempt FROM u"
     ")"
-    " SELECT id, type, payload, attempt, max_retries, timeout_s, queue FROM u"
+    " SELECT id, type, payload, attempt, max_retries, timeout_s, queue, error FROM u"
     " ORDER BY priority DESC, run_at, id";
 
 static const char sql_heartbeat[] =
@@ -126,6 +126,20 @@ static const char sql_progress[] =
     " INSERT INTO task_events (task_id, seq, kind, progress, message)"
     " SELECT id, event_seq, 'progress', $3::smallint, $4 FROM t";
 
+/* A streaming handler's partial result: the result and progress in place, one row
+ * version, and an event only when the handler says the progress moved enough ($5), so a
+ * reply streamed over minutes does not write hundreds of history rows. */
+static const char sql_partial[] =
+    "WITH t AS ("
+    "  UPDATE tasks SET result = $3::jsonb, progress = GREATEST(progress, $4::smallint),"
+    "    version = version + 1, updated_at = now(),"
+    "    event_seq = event_seq + CASE WHEN $5::boolean THEN 1 ELSE 0 END"
+    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  RETURNING id, event_seq, progress"
+    ")"
+    " INSERT INTO task_events (task_id, seq, kind, progress, message)"
+    " SELECT id, event_seq, 'progress', progress, $6 FROM t WHERE $5::boolean";
+
 int lt_wrk_store_prepare(PGconn *conn, int statement_timeout_ms, int *lost)
 {
     char timeout[24];
@@ -137,7 +151,8 @@ int lt_wrk_store_prepare(PGconn *conn, int statement_timeout_ms, int *lost)
     }
     if (lt_wrk_store_prepare_one(conn, "lt_claim", sql_claim, lost) < 0 ||
         lt_wrk_store_prepare_one(conn, "lt_heartbeat", sql_heartbeat, lost) < 0 ||
-        lt_wrk_store_prepare_one(conn, "lt_progress", sql_progress, lost) < 0) {
+        lt_wrk_store_prepare_one(conn, "lt_progress", sql_progress, lost) < 0 ||
+        lt_wrk_store_prepare_one(conn, "lt_partial", sql_partial, lost) < 0) {
         return -1;
     }
     return 0;
@@ -206,6 +221,21 @@ int lt_wrk_store_progress(PGconn *conn, const char *id, int attempt, int pct, co
     snprintf(spct, sizeof(spct), "%d", pct);
     const char *p[] = {id, sattempt, spct, message};
     PGresult *res = lt_wrk_store_exec(conn, "lt_progress", 4, p, lost);
+    if (res == NULL) {
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int lt_wrk_store_partial(PGconn *conn, const char *id, int attempt, const char *result, int pct,
+                         int event, const char *message, int *lost)
+{
+    char sattempt[16], spct[8];
+    snprintf(sattempt, sizeof(sattempt), "%d", attempt);
+    snprintf(spct, sizeof(spct), "%d", pct);
+    const char *p[] = {id, sattempt, result, spct, event ? "t" : "f", message};
+    PGresult *res = lt_wrk_store_exec(conn, "lt_partial", 6, p, lost);
     if (res == NULL) {
         return -1;
     }

@@ -36,7 +36,8 @@ int lt_wrk_store_worker_dead(PGconn *conn, const char *worker_id, int *lost);
 
 /* Claims up to limit ready tasks of the queues (a text[] literal), inserting their
  * `started` events. Columns: 0 id, 1 type, 2 payload, 3 attempt, 4 max_retries,
- * 5 timeout_s, 6 queue; highest priority first. NULL on error. */
+ * 5 timeout_s, 6 queue, 7 error (the previous attempt's, NULL when none); highest
+ * priority first. NULL on error. */
 PGresult *lt_wrk_store_claim(PGconn *conn, const char *queues, int limit, int lease_s,
                              const char *worker_id, int *lost);
 
@@ -50,5 +51,11 @@ PGresult *lt_wrk_store_heartbeat(PGconn *conn, const char *ids, const char *work
  * stored progress changes nothing. 0 ok (also when nothing matched), -1 error. */
 int lt_wrk_store_progress(PGconn *conn, const char *id, int attempt, int pct, const char *message,
                           int *lost);
+
+/* Writes a running attempt's partial result (JSON text) and progress (never lowered),
+ * with a `progress` event carrying message only when event is set. 0 ok (also when
+ * nothing matched), -1 error. */
+int lt_wrk_store_partial(PGconn *conn, const char *id, int attempt, const char *result, int pct,
+                         int event, const char *message, int *lost);
 
 #endif

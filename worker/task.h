@@ -27,6 +27,9 @@ struct lt_wrk_task_owner {
     void (*progress)(struct lt_wrk_task *task, int pct, const char *message, void *arg);
     /* The handler's outcome is in task->outcome/result/error/retry_after_ms. */
     void (*finished)(struct lt_wrk_task *task, void *arg);
+    /* A partial result (borrowed) and progress of a running attempt (lt_wrk_task_partial);
+     * event: the progress moved enough since the last event to record one. May be NULL. */
+    void (*partial)(struct lt_wrk_task *task, json_t *result, int pct, int event, void *arg);
     void *arg;
 };
 
@@ -46,13 +49,17 @@ struct lt_wrk_task {
     int attempt;     /* this attempt's number, 1 = first */
     int max_retries;
     int timeout_s;
-    const struct lt_cfg *cfg;            /* borrowed: the child's configuration */
-    const struct lt_type_cfg *type_cfg;  /* borrowed: this task's type in cfg */
+    const struct lt_cfg *cfg;           /* borrowed: the child's configuration */
+    const struct lt_type_cfg *type_cfg; /* borrowed: this task's type in cfg */
+    /* The start of the error the previous attempt left (truncated; "" when none), so a
+     * handler can tell a failure that repeats (llm.chat: a malformed answer twice). */
+    char prev_error[96];
 
     /* The handler running it and its private state (the handler's to free). */
     const struct lt_wrk_handler *handler;
     void *state;
-    int progress; /* last progress accepted in this attempt */
+    int progress;       /* last progress accepted in this attempt */
+    int event_progress; /* progress of the last event recorded in this attempt */
 
     /* The outcome: set once, by lt_wrk_task_ok / _retryable / _permanent. */
     enum lt_wrk_outcome_kind outcome;
