@@ -36,8 +36,10 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(BUILD)/obj/gen/migrations.o
 API_OBJ    := $(call obj,$(filter-out fcgi/main.c,$(API_SRC)))
 WORKER_OBJ := $(call obj,$(filter-out worker/main.c,$(WORKER_SRC)))
-REAPER_OBJ := $(call obj,$(filter-out reaper/main.c,$(REAPER_SRC)))
-BINS       := $(BUILD)/bin/longtask-api $(BUILD)/bin/longtask-worker $(BUILD)/bin/longtask-reaper
+# reaper/ holds two programs: longtask-reaper (main.c) and longtask-admin (admin_main.c).
+REAPER_OBJ := $(call obj,$(filter-out reaper/main.c reaper/admin_main.c,$(REAPER_SRC)))
+BINS       := $(BUILD)/bin/longtask-api $(BUILD)/bin/longtask-worker $(BUILD)/bin/longtask-reaper \
+              $(BUILD)/bin/longtask-admin
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 # Quiet by default: one line per file; make V=1 shows the commands.
@@ -74,6 +76,11 @@ $(BUILD)/bin/longtask-worker: $(BUILD)/obj/worker/main.o $(WORKER_OBJ) $(COMMON_
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/longtask-reaper: $(BUILD)/obj/reaper/main.o $(REAPER_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/longtask-admin: $(BUILD)/obj/reaper/admin_main.o $(REAPER_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

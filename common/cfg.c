@@ -70,6 +70,10 @@ static const struct setting settings[] = {
      268435456},
     {"http.max_response_bytes", K_LONG, OFF(http_max_response_bytes), 1048576, NULL, 0,
      268435456},
+    {"quota.units_per_window", K_LONG, OFF(quota_units_per_window), 1000000, NULL, 0,
+     1000000000000LL},
+    {"quota.window_s", K_INT, OFF(quota_window_s), 86400, NULL, 1, 31622400},
+    {"quota.max_active", K_INT, OFF(quota_max_active), 10000, NULL, 0, 100000000},
     {"log.level", K_STR, 0, 0, "info", 0, 0},                  /* read below */
 };
 

@@ -58,7 +58,15 @@ struct lt_type_cfg {
     int timeout_s;        /* default per-attempt timeout */
     int backoff_base_ms;  /* first retry's jitter ceiling */
     int backoff_max_ms;   /* cap of the ceiling */
-    int cost;             /* quota units */
+    int cost;             /* quota units (a fixed cost; used when cost_items is "") */
+    /* A cost that grows with the payload: cost_base + floor(cost_per_item x the length
+     * of the payload array named cost_items), clamped to [cost_min, cost_max]. */
+    int cost_base;
+    double cost_per_item;
+    char cost_items[LT_NAME_MAX]; /* "" = the fixed cost applies */
+    int cost_min;
+    int cost_max;
+    char fallback[LT_NAME_MAX];   /* a cheaper configured type to degrade to; "" = none */
     struct lt_exec_cfg exec; /* handler == LT_HANDLER_EXEC only */
 };
 
@@ -136,6 +144,11 @@ struct lt_cfg {
     char **http_allow_hosts;  /* NULL-terminated; "host" or "*.domain" */
     int http_nallow_hosts;
     long http_max_response_bytes;
+
+    /* quota: the defaults of every tenant (tenant_quotas rows override them) */
+    long quota_units_per_window; /* 0 = unlimited */
+    int quota_window_s;          /* windows are aligned to the Unix epoch */
+    int quota_max_active;        /* non-terminal tasks at once; 0 = unlimited */
 
     /* log */
     int log_level;

@@ -66,6 +66,33 @@ int lt_cfg_member_long(const struct lt_cfg_ctx *x, config_setting_t *g, const ch
     return rc < 0 ? -1 : 0;
 }
 
+int lt_cfg_member_double(const struct lt_cfg_ctx *x, config_setting_t *g, const char *key,
+                         double min, double max, double *out, struct lt_err *err)
+{
+    config_setting_t *s = config_setting_get_member(g, key);
+    char path[192];
+    double v;
+    if (s == NULL) {
+        return 0;
+    }
+    member_path(x, key, path, sizeof(path));
+    int t = config_setting_type(s);
+    if (t == CONFIG_TYPE_FLOAT) {
+        v = config_setting_get_float(s);
+    } else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+        v = (double)config_setting_get_int64(s);
+    } else {
+        return lt_cfg_where(err, x->file, s, path, "must be a number");
+    }
+    if (!(v >= min && v <= max)) {
+        char what[128];
+        snprintf(what, sizeof(what), "must be between %g and %g (got %g)", min, max, v);
+        return lt_cfg_where(err, x->file, s, path, what);
+    }
+    *out = v;
+    return 0;
+}
+
 int lt_cfg_member_str(const struct lt_cfg_ctx *x, config_setting_t *g, const char *key,
                       char **out, struct lt_err *err)
 {

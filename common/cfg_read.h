@@ -28,6 +28,10 @@ int lt_cfg_member_int(const struct lt_cfg_ctx *x, config_setting_t *g, const cha
 int lt_cfg_member_long(const struct lt_cfg_ctx *x, config_setting_t *g, const char *key,
                        long long min, long long max, long *out, struct lt_err *err);
 
+/* A number (integer or float) within [min, max]. */
+int lt_cfg_member_double(const struct lt_cfg_ctx *x, config_setting_t *g, const char *key,
+                         double min, double max, double *out, struct lt_err *err);
+
 /* A string member copied into *out (a new allocation; the old value freed). */
 int lt_cfg_member_str(const struct lt_cfg_ctx *x, config_setting_t *g, const char *key,
                       char **out, struct lt_err *err);

@@ -17,7 +17,10 @@ static const char *const handler_names[] = {"noop", "sleep", "llm.chat", "http.r
 static const char *const type_keys[] = {
     "name",      "queue",    "priority", "max_retries",   "timeout_s",      "backoff_base_ms",
     "backoff_max_ms", "cost", "handler", "command",       "env",            "workdir",
-    "cpu_s",     "memory_mb", "kill_grace_ms", "max_line_bytes", "stderr_tail_bytes", NULL};
+    "cpu_s",     "memory_mb", "kill_grace_ms", "max_line_bytes", "stderr_tail_bytes",
+    "cost_base", "cost_per_item", "cost_items", "cost_min", "cost_max", "fallback", NULL};
+
+#define COST_MAX 1000000 /* the largest cost a task may have, in units */
 
 int lt_cfg_handler_parse(const char *s)
 {
@@ -48,6 +51,7 @@ static struct lt_type_cfg *add_type(struct lt_cfg *cfg, const char *name)
     t->backoff_base_ms = 2000;
     t->backoff_max_ms = 600000;
     t->cost = 1;
+    t->cost_max = COST_MAX;
     t->exec.kill_grace_ms = 2000;
     t->exec.max_line_bytes = 1048576;
     t->exec.stderr_tail_bytes = 4096;
@@ -118,6 +122,66 @@ static int read_exec(const struct lt_cfg_ctx *x, config_setting_t *g, struct lt_
     return 0;
 }
 
+/* The per-item cost and the fallback (checked against the whole list later). */
+static int read_cost(const struct lt_cfg_ctx *x, config_setting_t *g, struct lt_type_cfg *t,
+                     struct lt_err *err)
+{
+    char path[192];
+
+    if (lt_cfg_member_int(x, g, "cost_base", 0, COST_MAX, &t->cost_base, err) < 0 ||
+        lt_cfg_member_double(x, g, "cost_per_item", 0, COST_MAX, &t->cost_per_item, err) < 0 ||
+        lt_cfg_member_name(x, g, "cost_items", 1, t->cost_items, err) < 0 ||
+        lt_cfg_member_int(x, g, "cost_min", 0, COST_MAX, &t->cost_min, err) < 0 ||
+        lt_cfg_member_int(x, g, "cost_max", 0, COST_MAX, &t->cost_max, err) < 0 ||
+        lt_cfg_member_name(x, g, "fallback", 1, t->fallback, err) < 0) {
+        return -1;
+    }
+    if (t->cost_items[0] != '\0' && config_setting_get_member(g, "cost") != NULL) {
+        snprintf(path, sizeof(path), "%s.cost", x->prefix);
+        return lt_cfg_where(err, x->file, config_setting_get_member(g, "cost"), path,
+                            "give cost (fixed) or cost_items (per item), not both");
+    }
+    if (t->cost_items[0] == '\0' && (config_setting_get_member(g, "cost_per_item") != NULL ||
+                                     config_setting_get_member(g, "cost_base") != NULL)) {
+        snprintf(path, sizeof(path), "%s.cost_items", x->prefix);
+        return lt_cfg_where(err, x->file, g, path,
+                            "cost_base and cost_per_item need cost_items (the payload array)");
+    }
+    if (t->cost_min > t->cost_max) {
+        snprintf(path, sizeof(path), "%s.cost_max", x->prefix);
+        return lt_cfg_where(err, x->file, config_setting_get_member(g, "cost_max"), path,
+                            "must not be below cost_min");
+    }
+    return 0;
+}
+
+/* A fallback must name another configured type (one level: the fallback's own fallback
+ * is not followed). */
+static int check_fallbacks(struct lt_cfg *cfg, config_setting_t *list, const char *file,
+                           struct lt_err *err)
+{
+    for (int i = 0; i < cfg->ntypes; i++) {
+        const struct lt_type_cfg *t = &cfg->types[i];
+        if (t->fallback[0] == '\0') {
+            continue;
+        }
+        if (strcmp(t->fallback, t->name) == 0 || lt_cfg_type(cfg, t->fallback) == NULL) {
+            char path[192];
+            config_setting_t *where = NULL;
+            for (int j = 0; list != NULL && j < config_setting_length(list); j++) {
+                config_setting_t *e = config_setting_get_elem(list, (unsigned)j);
+                const char *name = NULL;
+                if (config_setting_lookup_string(e, "name", &name) && strcmp(name, t->name) == 0) {
+                    where = config_setting_get_member(e, "fallback");
+                }
+            }
+            snprintf(path, sizeof(path), "types.%s.fallback", t->name);
+            return lt_cfg_where(err, file, where, path, "must name another configured type");
+        }
+    }
+    return 0;
+}
+
 static int read_entry(struct lt_cfg *cfg, const char *file, config_setting_t *g,
                       struct lt_err *err)
 {
@@ -169,8 +233,8 @@ static int read_entry(struct lt_cfg *cfg, const char *file, config_setting_t *g,
         lt_cfg_member_int(&x, g, "timeout_s", 1, 86400, &t->timeout_s, err) < 0 ||
         lt_cfg_member_int(&x, g, "backoff_base_ms", 1, 3600000, &t->backoff_base_ms, err) < 0 ||
         lt_cfg_member_int(&x, g, "backoff_max_ms", 1, 86400000, &t->backoff_max_ms, err) < 0 ||
-        lt_cfg_member_int(&x, g, "cost", 0, 1000000, &t->cost, err) < 0 ||
-        read_exec(&x, g, t, err) < 0) {
+        lt_cfg_member_int(&x, g, "cost", 0, COST_MAX, &t->cost, err) < 0 ||
+        read_cost(&x, g, t, err) < 0 || read_exec(&x, g, t, err) < 0) {
         return -1;
     }
     if (t->backoff_max_ms < t->backoff_base_ms) {
@@ -201,7 +265,7 @@ int lt_cfg_read_types(struct lt_cfg *cfg, config_t *c, const char *file, struct 
             return -1;
         }
     }
-    return 0;
+    return check_fallbacks(cfg, list, file, err);
 }
 
 void lt_cfg_free_types(struct lt_cfg *cfg)

@@ -37,6 +37,7 @@ void lt_api_req_init(struct lt_api_req *req, FCGX_Request *fcgx, const struct lt
     req->authorization = param(fcgx, "HTTP_AUTHORIZATION");
     req->if_none_match = param(fcgx, "HTTP_IF_NONE_MATCH");
     req->accept = param(fcgx, "HTTP_ACCEPT");
+    req->idempotency_key = param(fcgx, "HTTP_IDEMPOTENCY_KEY");
 
     /* nginx's DOCUMENT_URI is the normalised path; REQUEST_URI is the raw one. */
     v = param(fcgx, "DOCUMENT_URI");
@@ -232,6 +233,11 @@ static const struct {
     {"method_not_allowed", "Method not allowed"},
     {"task_finished", "Task already finished"},
     {"task_not_retryable", "Task not retryable"},
+    {"quota_exceeded", "Quota exceeded"},
+    {"active_limit_exceeded", "Active task limit exceeded"},
+    {"idempotency_key_reused", "Idempotency key reused"},
+    {"idempotency_key_in_flight", "Idempotency key in flight"},
+    {"idempotency_not_supported", "Idempotency-Key not supported here"},
     {"payload_too_large", "Body too large"},
     {"unsupported_media_type", "Unsupported media type"},
     {"unknown_type", "Unknown task type"},

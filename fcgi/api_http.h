@@ -37,6 +37,7 @@ struct lt_api_req {
     const char *authorization;
     const char *if_none_match;
     const char *accept;
+    const char *idempotency_key; /* the Idempotency-Key header, NULL when absent */
 
     char id[LT_UUID_STR_LEN]; /* the {id} of the path, canonical lowercase, or "" */
 

@@ -12,7 +12,9 @@
 #include <time.h>
 
 #include "api_auth.h"
+#include "api_batch.h"
 #include "api_ops.h"
+#include "api_quota_http.h"
 #include "api_stats.h"
 #include "api_tasks.h"
 #include "log.h"
@@ -22,11 +24,14 @@
 static const struct lt_api_route routes[] = {
     {"GET", "/api/v1/tasks", lt_api_task_list, LT_API_ROUTE_AUTH},
     {"POST", "/api/v1/tasks", lt_api_task_create, LT_API_ROUTE_AUTH},
+    {"POST", "/api/v1/tasks/batch", lt_api_task_batch, LT_API_ROUTE_AUTH},
     {"GET", "/api/v1/tasks/{id}", lt_api_task_get, LT_API_ROUTE_AUTH},
     {"DELETE", "/api/v1/tasks/{id}", lt_api_task_cancel, LT_API_ROUTE_AUTH},
     {"POST", "/api/v1/tasks/{id}/retry", lt_api_task_retry, LT_API_ROUTE_AUTH},
     {"GET", "/api/v1/tasks/{id}/events", lt_api_task_events, LT_API_ROUTE_AUTH},
     {"GET", "/api/v1/stats", lt_api_stats, LT_API_ROUTE_AUTH},
+    {"GET", "/api/v1/quota", lt_api_quota_get, LT_API_ROUTE_AUTH},
+    {"POST", "/api/v1/quota/check", lt_api_quota_check, LT_API_ROUTE_AUTH},
     {"GET", "/healthz", lt_api_healthz, 0},
     {"GET", "/readyz", lt_api_readyz, 0},
 };
@@ -79,6 +84,9 @@ void lt_api_route_match(const char *method, const char *path, struct lt_api_matc
             continue;
         }
         if (bad_id) {
+            if (m->status == 405) {
+                continue; /* a literal segment (tasks/batch) matched with another method */
+            }
             m->status = 404;
             m->route = NULL;
             m->allow[0] = '\0';

@@ -11,6 +11,9 @@
  */
 #include "api_store.h"
 
+#include "api_charge.h"
+#include "api_store_tx.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
@@ -274,78 +277,27 @@ static enum lt_api_store_rc finish(enum lt_api_store_rc rc, struct lt_api_task_v
     return rc;
 }
 
-/* ---- create ---- */
+/* ---- for the other parts of the store (api_store_tx.h) ---- */
 
-static const char SQL_INSERT_TASK[] =
-    "INSERT INTO tasks (id, tenant, type, queue, priority, payload, max_retries, timeout_s,\n"
-    "                   cost, callback_url, metadata, run_at, event_seq)\n"
-    "VALUES ($1::uuid, $2, $3, $4, $5::smallint, $6::jsonb, $7::int, $8::int, $9::int, $10,\n"
-    "        coalesce($11::jsonb, '{}'::jsonb),\n"
-    "        CASE WHEN $12::bigint IS NOT NULL\n"
-    "             THEN 'epoch'::timestamptz + $12::bigint * interval '1 microsecond'\n"
-    "             ELSE now() + $13::int * interval '1 second' END,\n"
-    "        1)";
-
-static const char SQL_INSERT_CREATED[] =
-    "INSERT INTO task_events (task_id, seq, kind, progress) VALUES ($1::uuid, 1, 'created', 0)";
-
-static const char SQL_NOTIFY_QUEUE[] = "SELECT pg_notify('lt_q_' || $1, '')";
-
-enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *tenant,
-                                         const char *id, const struct lt_api_task_spec *spec,
-                                         struct lt_api_task_view *out)
+PGconn *lt_api_store_conn(const struct lt_cfg *cfg)
 {
-    enum lt_api_store_rc rc = LT_API_STORE_ERROR;
-    char prio[8], retries[16], timeout[16], cost[16], run_at[24], delay[16];
-    char *payload = json_dumps(spec->payload, JSON_COMPACT);
-    char *metadata = spec->metadata != NULL ? json_dumps(spec->metadata, JSON_COMPACT) : NULL;
+    return db(cfg);
+}
 
-    memset(out, 0, sizeof(*out));
-    if (payload == NULL || (spec->metadata != NULL && metadata == NULL)) {
-        goto out;
-    }
-    snprintf(prio, sizeof(prio), "%d", spec->priority);
-    snprintf(retries, sizeof(retries), "%d", spec->max_retries);
-    snprintf(timeout, sizeof(timeout), "%d", spec->timeout_s);
-    snprintf(cost, sizeof(cost), "%d", spec->type->cost);
-    snprintf(run_at, sizeof(run_at), "%" PRId64, spec->run_at_us);
-    snprintf(delay, sizeof(delay), "%d", spec->delay_s);
-    const char *task[13] = {id,
-                            tenant,
-                            spec->type->name,
-                            spec->queue,
-                            prio,
-                            payload,
-                            retries,
-                            timeout,
-                            cost,
-                            spec->callback_url,
-                            metadata,
-                            spec->has_run_at ? run_at : NULL,
-                            delay};
-    const char *ev[1] = {id};
-    const char *queue[1] = {spec->queue};
+enum lt_api_store_rc lt_api_store_failed(void)
+{
+    return failed();
+}
 
-    if (db(cfg) == NULL) {
-        rc = LT_API_STORE_DOWN;
-        goto out;
-    }
-    if (lt_db_begin(conn) < 0) {
-        rc = failed();
-        goto out;
-    }
-    /* Quota charging and the Idempotency-Key record join this transaction later. */
-    if (lt_db_run(conn, SQL_INSERT_TASK, 13, task) < 0 ||
-        lt_db_run(conn, SQL_INSERT_CREATED, 1, ev) < 0 ||
-        lt_db_run(conn, SQL_NOTIFY_QUEUE, 1, queue) < 0) {
-        rc = finish(failed(), out);
-        goto out;
-    }
-    rc = finish(read_view(tenant, id, out), out);
-out:
-    free(payload);
-    free(metadata);
-    return rc;
+enum lt_api_store_rc lt_api_store_finish(enum lt_api_store_rc rc, struct lt_api_task_view *out)
+{
+    return finish(rc, out);
+}
+
+enum lt_api_store_rc lt_api_store_read_view(const char *tenant, const char *id,
+                                            struct lt_api_task_view *out)
+{
+    return read_view(tenant, id, out);
 }
 
 /* ---- cancel and retry ---- */
@@ -353,15 +305,22 @@ out:
 static const char SQL_STATUS[] =
     "SELECT status::text FROM tasks WHERE id = $1::uuid AND tenant = $2";
 
-/* A waiting task is cancelled outright, with its event, in one statement. */
+/* A waiting task is cancelled outright, with its event, in one statement. One that never
+ * started gets its units back in the window they were charged to (the status moves
+ * out of pending only once, so nothing is refunded twice); once it ran, nothing is. */
 static const char SQL_CANCEL_WAITING[] =
     "WITH t AS (\n"
     "  UPDATE tasks SET status = 'cancelled', completed_at = now(), error = 'cancelled',\n"
     "         version = version + 1, updated_at = now(), event_seq = event_seq + 1\n"
     "   WHERE id = $1::uuid AND tenant = $2 AND status IN ('pending', 'retry')\n"
-    "   RETURNING id, event_seq, progress)\n"
-    "INSERT INTO task_events (task_id, seq, kind, progress, message)\n"
-    "SELECT id, event_seq, 'cancelled', progress, 'cancelled by the client' FROM t";
+    "   RETURNING id, event_seq, progress, cost, quota_window, started_at IS NULL AS unstarted),\n"
+    "ev AS (\n"
+    "  INSERT INTO task_events (task_id, seq, kind, progress, message)\n"
+    "  SELECT id, event_seq, 'cancelled', progress, 'cancelled by the client' FROM t),\n"
+    "refund AS (\n"
+    "  UPDATE quota_usage q SET units = greatest(q.units - t.cost, 0) FROM t\n"
+    "   WHERE t.unstarted AND t.cost > 0 AND q.tenant = $2 AND q.window_start = t.quota_window)\n"
+    "SELECT id FROM t";
 
 /* A running task is asked to stop; its worker records the transition. Asking twice
  * changes nothing (the version stays, so ETags stay valid). */
@@ -455,6 +414,7 @@ static const char SQL_RETRY[] =
     "         cancel_requested = false, run_at = now(), lease_until = NULL,\n"
     "         heartbeat_at = NULL, worker_id = NULL, expires_at = NULL,\n"
     "         metadata = metadata - 'duration_ms' - 'retry_exhausted' - 'worker',\n"
+    "         quota_window = 'epoch'::timestamptz + $3::bigint * interval '1 microsecond',\n"
     "         version = version + 1, updated_at = now(), event_seq = event_seq + 1\n"
     "   WHERE id = $1::uuid AND tenant = $2 AND status IN ('failed', 'cancelled')\n"
     "   RETURNING id, event_seq)\n"
@@ -464,25 +424,68 @@ static const char SQL_RETRY[] =
 static const char SQL_NOTIFY_TASK_QUEUE[] =
     "SELECT pg_notify('lt_q_' || queue, '') FROM tasks WHERE id = $1::uuid";
 
-enum lt_api_store_rc lt_api_store_retry(const struct lt_cfg *cfg, const char *tenant,
-                                        const char *id, struct lt_api_task_view *out)
+/* The task's cost, locked, when it may be retried; 0 rows otherwise. */
+static const char SQL_RETRY_COST[] =
+    "SELECT cost FROM tasks WHERE id = $1::uuid AND tenant = $2\n"
+    "   AND status IN ('failed', 'cancelled') FOR UPDATE";
+
+/* Charges a retry like a create: active limit, then its cost. OK, QUOTA, ACTIVE,
+ * CONFLICT/NOT_FOUND (not retryable), or a failure. */
+static enum lt_api_store_rc charge_retry(const struct lt_cfg *cfg, const char *tenant,
+                                         const char *id, struct lt_api_charge *ch)
 {
     const char *params[2] = {id, tenant};
+    PGresult *res = lt_db_exec(conn, SQL_RETRY_COST, 2, params);
+    int r;
+
+    if (res == NULL) {
+        return failed();
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        enum lt_api_store_rc rc = current_status(id, tenant);
+        return rc == LT_API_STORE_OK ? LT_API_STORE_CONFLICT : rc;
+    }
+    long cost = atol(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (lt_api_charge_limits(conn, cfg, tenant, ch) < 0 ||
+        (r = lt_api_charge_active(conn, tenant, 1, ch)) < 0) {
+        return failed();
+    }
+    if (r == 0) {
+        return LT_API_STORE_ACTIVE;
+    }
+    if ((r = lt_api_charge_units(conn, tenant, cost, ch)) < 0) {
+        return failed();
+    }
+    return r == 0 ? LT_API_STORE_QUOTA : LT_API_STORE_OK;
+}
+
+enum lt_api_store_rc lt_api_store_retry(const struct lt_cfg *cfg, const char *tenant,
+                                        const char *id, struct lt_api_task_view *out,
+                                        struct lt_api_charge *ch)
+{
+    char window[24];
+    const char *params[3] = {id, tenant, window};
     enum lt_api_store_rc rc;
     int r;
 
     memset(out, 0, sizeof(*out));
+    memset(ch, 0, sizeof(*ch));
     if (db(cfg) == NULL) {
         return LT_API_STORE_DOWN;
     }
     if (lt_db_begin(conn) < 0) {
         return failed();
     }
-    if ((r = changed(SQL_RETRY, 2, params)) < 0) {
+    if ((rc = charge_retry(cfg, tenant, id, ch)) != LT_API_STORE_OK) {
+        return finish(rc, out);
+    }
+    snprintf(window, sizeof(window), "%" PRId64, ch->window_us);
+    if ((r = changed(SQL_RETRY, 3, params)) < 0) {
         rc = failed();
     } else if (r == 0) {
-        rc = current_status(id, tenant);
-        rc = rc == LT_API_STORE_OK ? LT_API_STORE_CONFLICT : rc;
+        rc = LT_API_STORE_CONFLICT; /* locked above: cannot happen, but never a 500 */
     } else if (lt_db_run(conn, SQL_NOTIFY_TASK_QUEUE, 1, params) < 0) {
         rc = failed();
     } else {

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_idem.h"
 #include "api_query.h"
+#include "api_quota.h"
 #include "api_store.h"
 #include "api_validate.h"
 #include "clock.h"
@@ -36,14 +38,87 @@ static void send_view(struct lt_api_req *req, int status, const char *headers,
     lt_api_send(req, status, "application/json", headers, v->json, strlen(v->json));
 }
 
+void lt_api_send_charge_failure(struct lt_api_req *req, enum lt_api_store_rc rc,
+                                const struct lt_api_charge *ch)
+{
+    char headers[LT_API_HEADERS_MAX];
+
+    if (rc == LT_API_STORE_QUOTA) {
+        long left = ch->lim.units - ch->used > 0 ? ch->lim.units - ch->used : 0;
+        snprintf(headers, sizeof(headers), "Retry-After: %d\r\n", ch->reset_s > 0 ? ch->reset_s : 1);
+        lt_api_quota_headers(headers, sizeof(headers), ch->lim.units, ch->lim.window_s, ch->used,
+                             ch->reset_s);
+        lt_log_info("quota_rejected",
+                    json_pack("{ss ss sI sI}", "tenant", req->tenant, "reason", "quota_exceeded",
+                              "needed", (json_int_t)ch->needed, "left", (json_int_t)left),
+                    "quota exceeded");
+        lt_api_send_problem(req, 429, "quota_exceeded", headers, NULL,
+                            "needs %ld units, %ld left in this window", ch->needed, left);
+    } else if (rc == LT_API_STORE_ACTIVE) {
+        snprintf(headers, sizeof(headers), "Retry-After: %d\r\n", LT_API_ACTIVE_RETRY_AFTER_S);
+        lt_log_info("quota_rejected",
+                    json_pack("{ss ss si}", "tenant", req->tenant, "reason",
+                              "active_limit_exceeded", "active", ch->active),
+                    "active task limit reached");
+        lt_api_send_problem(req, 429, "active_limit_exceeded", headers, NULL,
+                            "%d of at most %d tasks are active; wait for one to finish",
+                            ch->active, ch->lim.max_active);
+    } else {
+        lt_api_send_store_failure(req, rc);
+    }
+}
+
+int lt_api_fallback_spec(const struct lt_cfg *cfg, json_t *body,
+                         const struct lt_api_task_spec *spec, json_t **copy,
+                         struct lt_api_task_spec *fb)
+{
+    struct lt_api_verr verr;
+
+    if (!spec->allow_degrade || spec->type->fallback[0] == '\0') {
+        return -1;
+    }
+    *copy = json_copy(body);
+    if (*copy == NULL || json_object_set_new(*copy, "type", json_string(spec->type->fallback)) < 0) {
+        return -1;
+    }
+    int rc = lt_api_validate_create(cfg, *copy, lt_wall_ms() * 1000, fb, &verr);
+    json_decref(verr.errors);
+    return rc;
+}
+
+/* The Idempotency-Key of a create, scoped and with the body's fingerprint: 0 none or
+ * ok, -1 answered (400). */
+static int read_key(struct lt_api_req *req, json_t *body, char *scoped, size_t n,
+                    char hash[LT_API_IDEM_HASH_LEN])
+{
+    scoped[0] = '\0';
+    if (req->idempotency_key == NULL) {
+        return 0;
+    }
+    if (!lt_api_idem_key_ok(req->idempotency_key)) {
+        lt_api_send_problem(req, 400, "invalid_request", NULL, NULL,
+                            "Idempotency-Key must be 1-%d printable ASCII characters",
+                            LT_API_IDEM_KEY_MAX);
+        return -1;
+    }
+    if (lt_api_idem_hash(body, hash) < 0) {
+        lt_api_send_internal(req);
+        return -1;
+    }
+    lt_api_idem_scope("tasks", req->idempotency_key, scoped, n);
+    return 0;
+}
+
 void lt_api_task_create(struct lt_api_req *req)
 {
-    struct lt_api_task_spec spec;
+    struct lt_api_task_spec spec, fb;
     struct lt_api_verr verr;
     struct lt_api_task_view view = {0};
-    json_t *body = NULL;
+    struct lt_api_charge ch;
+    json_t *body = NULL, *fb_body = NULL;
     uint8_t raw[16];
-    char headers[LT_API_HEADERS_MAX];
+    char headers[LT_API_HEADERS_MAX], key[LT_API_IDEM_SCOPED_MAX], hash[LT_API_IDEM_HASH_LEN];
+    int degraded = 0;
 
     if (!lt_api_media_type_is(req->content_type, "application/json")) {
         lt_api_send_problem(req, 415, "unsupported_media_type", NULL, NULL,
@@ -57,26 +132,54 @@ void lt_api_task_create(struct lt_api_req *req)
         lt_api_send_problem(req, verr.status, verr.code, NULL, verr.errors, "%s", verr.detail);
         goto out;
     }
-    /* Idempotency-Key and quota checks slot in here, before the id is made. */
+    if (read_key(req, body, key, sizeof(key), hash) < 0) {
+        goto out;
+    }
+    struct lt_api_create_in in = {&spec, lt_api_quota_cost(spec.type, spec.payload), NULL, 0,
+                                  key[0] != '\0' ? key : NULL, hash};
+    if (lt_api_fallback_spec(req->cfg, body, &spec, &fb_body, &fb) == 0) {
+        in.fallback = &fb;
+        in.fallback_cost = lt_api_quota_cost(fb.type, fb.payload);
+    }
     if (lt_uuid7(raw) < 0) {
         lt_log_error("uuid_failed", NULL, "no randomness for a task id");
         lt_api_send_internal(req);
         goto out;
     }
     lt_uuid_format(raw, req->id);
-    enum lt_api_store_rc rc = lt_api_store_create(req->cfg, req->tenant, req->id, &spec, &view);
-    if (rc != LT_API_STORE_OK) {
-        lt_api_send_store_failure(req, rc);
+    enum lt_api_store_rc rc =
+        lt_api_store_create(req->cfg, req->tenant, req->id, &in, &view, &ch, &degraded);
+    if (rc == LT_API_STORE_REPLAYED) {
+        send_view(req, 200, "Idempotent-Replayed: true\r\n", &view);
         goto out;
     }
+    if (rc == LT_API_STORE_KEY_REUSED) {
+        lt_api_send_problem(req, 422, "idempotency_key_reused", NULL, NULL,
+                            "this Idempotency-Key was used with a different body");
+        goto out;
+    }
+    if (rc == LT_API_STORE_IN_FLIGHT) {
+        lt_api_send_problem(req, 409, "idempotency_key_in_flight", "Retry-After: 1\r\n", NULL,
+                            "a request with this Idempotency-Key is still being processed");
+        goto out;
+    }
+    if (rc != LT_API_STORE_OK) {
+        lt_api_send_charge_failure(req, rc, &ch);
+        goto out;
+    }
+    const struct lt_api_task_spec *made = degraded ? &fb : &spec;
     lt_log_info("task_created",
-                json_pack("{ss ss ss ss}", "task_id", req->id, "tenant", req->tenant, "type",
-                          spec.type->name, "queue", spec.queue),
+                json_pack("{ss ss ss ss s:s?}", "task_id", req->id, "tenant", req->tenant, "type",
+                          made->type->name, "queue", made->queue, "degraded_from",
+                          degraded ? spec.type->name : NULL),
                 "task created");
     snprintf(headers, sizeof(headers), "Location: /api/v1/tasks/%s\r\n", req->id);
+    lt_api_quota_headers(headers, sizeof(headers), ch.lim.units, ch.lim.window_s, ch.used,
+                         ch.reset_s);
     send_view(req, 202, headers, &view);
 out:
     lt_api_task_view_free(&view);
+    json_decref(fb_body);
     json_decref(body);
 }
 
@@ -177,9 +280,12 @@ void lt_api_task_cancel(struct lt_api_req *req)
 void lt_api_task_retry(struct lt_api_req *req)
 {
     struct lt_api_task_view view;
+    struct lt_api_charge ch;
 
-    enum lt_api_store_rc rc = lt_api_store_retry(req->cfg, req->tenant, req->id, &view);
-    if (rc == LT_API_STORE_CONFLICT) {
+    enum lt_api_store_rc rc = lt_api_store_retry(req->cfg, req->tenant, req->id, &view, &ch);
+    if (rc == LT_API_STORE_QUOTA || rc == LT_API_STORE_ACTIVE) {
+        lt_api_send_charge_failure(req, rc, &ch);
+    } else if (rc == LT_API_STORE_CONFLICT) {
         lt_api_send_problem(req, 409, "task_not_retryable", NULL, NULL,
                             "only failed or cancelled tasks can be retried");
     } else if (rc != LT_API_STORE_OK) {

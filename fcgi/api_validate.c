@@ -191,8 +191,17 @@ static void field_metadata(struct check *c, json_t *v)
     c->spec->metadata = v;
 }
 
+static void field_allow_degrade(struct check *c, json_t *v)
+{
+    if (!json_is_boolean(v)) {
+        add_error(c, 400, "allow_degrade", "must be true or false");
+    } else {
+        c->spec->allow_degrade = json_is_true(v);
+    }
+}
+
 /* Every field a create body may carry; anything else is a 400. `null` means absent
- * for the optional ones. Later issues add allow_degrade here. */
+ * for the optional ones. */
 static const struct {
     const char *name;
     int required;
@@ -208,6 +217,7 @@ static const struct {
     {"run_at", 0, field_run_at},
     {"callback_url", 0, field_callback_url},
     {"metadata", 0, field_metadata},
+    {"allow_degrade", 0, field_allow_degrade},
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -224,6 +234,7 @@ int lt_api_validate_create(const struct lt_cfg *cfg, json_t *body, int64_t now_u
     spec->priority = -1;
     spec->max_retries = -1;
     spec->timeout_s = -1;
+    spec->allow_degrade = 1;
     if (!json_is_object(body)) {
         add_error(&c, 400, "", "the body must be a JSON object");
         goto done;

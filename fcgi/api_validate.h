@@ -42,6 +42,7 @@ struct lt_api_task_spec {
     const char *callback_url; /* NULL when none */
     json_t *payload;          /* borrowed */
     json_t *metadata;         /* borrowed; NULL when none */
+    int allow_degrade;        /* 0 when the body says "allow_degrade": false */
 };
 
 struct lt_api_verr {

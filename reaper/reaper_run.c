@@ -11,6 +11,7 @@
 #include "reaper_expire.h"
 #include "reaper_lock.h"
 #include "reaper_metrics.h"
+#include "reaper_purge.h"
 #include "reaper_rescue.h"
 #include "reaper_summary.h"
 #include "reaper_workers.h"
@@ -65,7 +66,8 @@ int lt_rpr_run(const struct lt_cfg *cfg, PGconn **conn)
     }
     locked = 1;
     if (lt_rpr_rescue(*conn, cfg->reaper_batch_size, deadline, &s) < 0 ||
-        lt_rpr_expire(*conn, cfg, deadline, &s) < 0 || lt_rpr_workers(*conn, cfg, &s) < 0) {
+        lt_rpr_expire(*conn, cfg, deadline, &s) < 0 || lt_rpr_workers(*conn, cfg, &s) < 0 ||
+        lt_rpr_purge(*conn, cfg, deadline, &s) < 0) {
         goto out;
     }
     s.ok = 1;

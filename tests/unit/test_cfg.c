@@ -232,6 +232,75 @@ static void test_provider_and_type_errors(void **state)
     expect_error("http = { allow_hosts = [\"http://x\"]; };\n", "http.allow_hosts");
 }
 
+/* Quota defaults and settings, the per-item cost (the stock-screening rule) and fallbacks. */
+static void test_quota_and_costs(void **state)
+{
+    (void)state;
+    struct lt_cfg cfg;
+    struct lt_err err;
+    assert_int_equal(lt_cfg_load(&cfg, NULL, &err), 0);
+    assert_int_equal(cfg.quota_units_per_window, 1000000);
+    assert_int_equal(cfg.quota_window_s, 86400);
+    assert_int_equal(cfg.quota_max_active, 10000);
+    const struct lt_type_cfg *t = lt_cfg_type(&cfg, "noop");
+    assert_int_equal(t->cost, 1);
+    assert_string_equal(t->cost_items, "");
+    assert_string_equal(t->fallback, "");
+    lt_cfg_free(&cfg);
+
+    const char *p = write_conf(
+        "quota = { units_per_window = 1000; window_s = 3600; max_active = 50; };\n"
+        "types = ( { name = \"report.full\"; handler = \"noop\"; cost = 5;\n"
+        "            fallback = \"report.lite\"; },\n"
+        "          { name = \"report.lite\"; handler = \"noop\"; cost = 1; },\n"
+        "          { name = \"screen\"; handler = \"noop\"; cost_items = \"tickers\";\n"
+        "            cost_base = 2; cost_per_item = 0.2; cost_max = 5; } );\n");
+    if (lt_cfg_load(&cfg, p, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_int_equal(cfg.quota_units_per_window, 1000);
+    assert_int_equal(cfg.quota_window_s, 3600);
+    assert_int_equal(cfg.quota_max_active, 50);
+    assert_string_equal(lt_cfg_type(&cfg, "report.full")->fallback, "report.lite");
+    t = lt_cfg_type(&cfg, "screen");
+    assert_string_equal(t->cost_items, "tickers");
+    assert_int_equal(t->cost_base, 2);
+    assert_true(t->cost_per_item > 0.199 && t->cost_per_item < 0.201);
+    assert_int_equal(t->cost_min, 0);
+    assert_int_equal(t->cost_max, 5);
+    lt_cfg_free(&cfg);
+}
+
+static void test_quota_errors(void **state)
+{
+    (void)state;
+    expect_error("quota = { window_s = 0; };\n", "quota.window_s");
+    expect_error("quota = { units_per_window = -1; };\n", "quota.units_per_window");
+    expect_error("quota = { burst = 1; };\n", "quota.burst': unknown setting");
+    expect_error("types = ( { name = \"a\"; handler = \"noop\"; fallback = \"zz\"; } );\n",
+                 ":1: setting 'types.a.fallback': must name another configured type");
+    expect_error("types = ( { name = \"a\"; handler = \"noop\"; fallback = \"a\"; } );\n",
+                 "types.a.fallback");
+    expect_error("types = ( { name = \"a\"; handler = \"noop\"; cost = 1;\n"
+                 " cost_items = \"x\"; } );\n",
+                 "types.a.cost': give cost (fixed) or cost_items");
+    expect_error("types = ( { name = \"a\"; handler = \"noop\"; cost_per_item = 2; } );\n",
+                 "types.a.cost_items");
+    expect_error("types = ( { name = \"a\"; handler = \"noop\"; cost_items = \"x\";\n"
+                 " cost_min = 5; cost_max = 4; } );\n",
+                 "types.a.cost_max");
+    expect_error("types = ( { name = \"a\"; handler = \"noop\"; cost_items = \"x\";\n"
+                 " cost_per_item = \"1\"; } );\n",
+                 "types.a.cost_per_item': must be a number");
+    /* A fallback defined later in the list is fine. */
+    struct lt_cfg cfg;
+    struct lt_err err;
+    const char *p = write_conf("types = ( { name = \"a\"; handler = \"noop\"; fallback = \"b\"; },\n"
+                               "          { name = \"b\"; handler = \"noop\"; } );\n");
+    assert_int_equal(lt_cfg_load(&cfg, p, &err), 0);
+    lt_cfg_free(&cfg);
+}
+
 static void test_missing_file(void **state)
 {
     (void)state;
@@ -263,6 +332,9 @@ static void test_example_matches_defaults(void **state)
     assert_int_equal(ex.reaper_batch_size, def.reaper_batch_size);
     assert_int_equal(ex.retention_failed_s, def.retention_failed_s);
     assert_int_equal(ex.log_level, def.log_level);
+    assert_int_equal(ex.quota_units_per_window, def.quota_units_per_window);
+    assert_int_equal(ex.quota_window_s, def.quota_window_s);
+    assert_int_equal(ex.quota_max_active, def.quota_max_active);
     assert_int_equal(ex.ntypes, def.ntypes);
     assert_memory_equal(lt_cfg_type(&ex, "sleep"), lt_cfg_type(&def, "sleep"),
                         sizeof(struct lt_type_cfg));
@@ -298,6 +370,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_name_file_line_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_providers_and_handlers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provider_and_type_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_and_costs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_example_matches_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names, setup, teardown),

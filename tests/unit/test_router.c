@@ -75,6 +75,10 @@ static void test_wrong_method_is_405(void **state)
     expect_405("POST", "/api/v1/stats", "GET");
     expect_405("POST", "/healthz", "GET");
     expect_405("get", "/readyz", "GET"); /* methods are case-sensitive */
+    /* A literal segment where {id} could stand: its own route, so 405, not a bad id. */
+    expect_405("GET", "/api/v1/tasks/batch", "POST");
+    expect_405("DELETE", "/api/v1/quota", "GET");
+    expect_405("GET", "/api/v1/quota/check", "POST");
 }
 
 static void expect_404(const char *method, const char *path)
@@ -101,7 +105,7 @@ static void test_unknown_paths_are_404(void **state)
     expect_404("POST", "/api/v1/tasks/" ID "/retry/again");
     expect_404("GET", "/healthz/");
     expect_404("GET", "/HEALTHZ");
-    expect_404("GET", "/api/v1/tasks/batch"); /* not yet a route: an id that is no UUID */
+    expect_404("GET", "/api/v1/tasks/batches"); /* an id that is no UUID */
 }
 
 static void test_malformed_id_is_404_for_any_method(void **state)

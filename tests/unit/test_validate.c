@@ -232,6 +232,25 @@ static void test_callback_url_length(void **state)
     expect_error(state, body, 422, "validation_failed", "callback_url");
 }
 
+static void test_allow_degrade(void **state)
+{
+    struct lt_api_task_spec spec;
+    json_t *doc;
+    expect_ok(state, "{\"type\": \"noop\", \"payload\": {}}", &spec, &doc);
+    assert_int_equal(spec.allow_degrade, 1);
+    json_decref(doc);
+    expect_ok(state, "{\"type\": \"noop\", \"payload\": {}, \"allow_degrade\": false}", &spec,
+              &doc);
+    assert_int_equal(spec.allow_degrade, 0);
+    json_decref(doc);
+    expect_ok(state, "{\"type\": \"noop\", \"payload\": {}, \"allow_degrade\": null}", &spec,
+              &doc);
+    assert_int_equal(spec.allow_degrade, 1);
+    json_decref(doc);
+    expect_error(state, "{\"type\": \"noop\", \"payload\": {}, \"allow_degrade\": \"no\"}", 400,
+                 "invalid_request", "allow_degrade");
+}
+
 static void test_metadata_rules(void **state)
 {
     const char *v = "validation_failed";
@@ -510,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_value_errors_are_422),
         cmocka_unit_test(test_callback_url_length),
         cmocka_unit_test(test_metadata_rules),
+        cmocka_unit_test(test_allow_degrade),
         cmocka_unit_test(test_sleep_payload),
         cmocka_unit_test(test_noop_payload_any_object),
         cmocka_unit_test(test_rfc3339),

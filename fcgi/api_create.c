@@ -1,0 +1,417 @@
+/*
+ * api_create.c -- the create transactions (one task, a batch) and the quota read, with
+ * their statements. See api_store.h for the outcomes and api_charge.h for how units and
+ * the active-task limit stay exact under concurrency.
+ *
+ * Idempotency-Key: a transaction advisory lock on (tenant, scoped key) is *tried* first.
+ * Held by another transaction means the same key is being created right now: 409
+ * idempotency_key_in_flight (CONVENTIONS.md), never a wait and never a second task.
+ * Taken, a fresh statement looks the key up (so it sees the other request's commit):
+ * found within 24 h with the same fingerprint replays the task, with another
+ * fingerprint is 422; found but older than 24 h, the key is retired on the spot (the
+ * reaper does the same in bulk) and the create proceeds.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_charge.h"
+#include "api_quota.h"
+#include "api_store.h"
+#include "api_store_tx.h"
+#include "db.h"
+#include "log.h"
+
+/* "ltik" as the class id: one lock per (tenant, key). */
+static const char SQL_KEY_LOCK[] =
+    "SELECT pg_try_advisory_xact_lock(1819568491, hashtext($1 || chr(10) || $2))";
+
+static const char SQL_KEY_LOOKUP[] =
+    "SELECT id::text, request_hash, created_at > now() - interval '24 hours'\n"
+    "  FROM tasks WHERE tenant = $1 AND idempotency_key = $2";
+
+static const char SQL_KEY_RETIRE[] =
+    "UPDATE tasks SET idempotency_key = NULL, request_hash = NULL WHERE id = $1::uuid";
+
+static const char SQL_INSERT_TASK[] =
+    "INSERT INTO tasks (id, tenant, type, queue, priority, payload, max_retries, timeout_s,\n"
+    "                   cost, callback_url, metadata, run_at, event_seq, idempotency_key,\n"
+    "                   request_hash, quota_window)\n"
+    "VALUES ($1::uuid, $2, $3, $4, $5::smallint, $6::jsonb, $7::int, $8::int, $9::int, $10,\n"
+    "        coalesce($11::jsonb, '{}'::jsonb)\n"
+    "          || CASE WHEN $14::text IS NULL THEN '{}'::jsonb\n"
+    "                  ELSE jsonb_build_object('degraded_from', $14::text) END,\n"
+    "        CASE WHEN $12::bigint IS NOT NULL\n"
+    "             THEN 'epoch'::timestamptz + $12::bigint * interval '1 microsecond'\n"
+    "             ELSE now() + $13::int * interval '1 second' END,\n"
+    "        1, $15, $16, 'epoch'::timestamptz + $17::bigint * interval '1 microsecond')";
+
+static const char SQL_INSERT_CREATED[] =
+    "INSERT INTO task_events (task_id, seq, kind, progress) VALUES ($1::uuid, 1, 'created', 0)";
+
+static const char SQL_NOTIFY_QUEUE[] = "SELECT pg_notify('lt_q_' || $1, '')";
+
+/* The Idempotency-Key step: OK (go on and create), REPLAYED (out filled), KEY_REUSED,
+ * IN_FLIGHT, or a failure. */
+static enum lt_api_store_rc check_key(PGconn *conn, const char *tenant,
+                                      const struct lt_api_create_in *in,
+                                      struct lt_api_task_view *out)
+{
+    const char *params[2] = {tenant, in->idem_key};
+    enum lt_api_store_rc rc = LT_API_STORE_OK;
+
+    PGresult *res = lt_db_exec(conn, SQL_KEY_LOCK, 2, params);
+    if (res == NULL) {
+        return lt_api_store_failed();
+    }
+    int taken = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!taken) {
+        return LT_API_STORE_IN_FLIGHT;
+    }
+    if ((res = lt_db_exec(conn, SQL_KEY_LOOKUP, 2, params)) == NULL) {
+        return lt_api_store_failed();
+    }
+    if (PQntuples(res) == 0) {
+        goto out;
+    }
+    char id[LT_UUID_STR_LEN];
+    snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+    if (PQgetvalue(res, 0, 2)[0] != 't') {
+        const char *retire[1] = {id};
+        rc = lt_db_run(conn, SQL_KEY_RETIRE, 1, retire) < 0 ? lt_api_store_failed()
+                                                            : LT_API_STORE_OK;
+    } else if (strcmp(PQgetvalue(res, 0, 1), in->idem_hash) != 0) {
+        rc = LT_API_STORE_KEY_REUSED;
+    } else {
+        rc = lt_api_store_read_view(tenant, id, out);
+        rc = rc == LT_API_STORE_OK ? LT_API_STORE_REPLAYED : rc;
+    }
+out:
+    PQclear(res);
+    return rc;
+}
+
+/* Active limit, then the units: the type's cost, else the fallback's. *use is the spec
+ * to create. OK, ACTIVE, QUOTA or a failure. */
+static enum lt_api_store_rc charge(PGconn *conn, const struct lt_cfg *cfg, const char *tenant,
+                                   const struct lt_api_create_in *in, struct lt_api_charge *ch,
+                                   const struct lt_api_task_spec **use, long *cost)
+{
+    int r;
+
+    if (lt_api_charge_limits(conn, cfg, tenant, ch) < 0 ||
+        (r = lt_api_charge_active(conn, tenant, 1, ch)) < 0) {
+        return lt_api_store_failed();
+    }
+    if (r == 0) {
+        return LT_API_STORE_ACTIVE;
+    }
+    *use = in->spec;
+    *cost = in->cost;
+    if ((r = lt_api_charge_units(conn, tenant, in->cost, ch)) < 0) {
+        return lt_api_store_failed();
+    }
+    if (r == 0 && in->fallback != NULL) {
+        *use = in->fallback;
+        *cost = in->fallback_cost;
+        if ((r = lt_api_charge_units(conn, tenant, in->fallback_cost, ch)) < 0) {
+            return lt_api_store_failed();
+        }
+        ch->needed = r == 0 ? in->cost : 0;
+    }
+    return r == 0 ? LT_API_STORE_QUOTA : LT_API_STORE_OK;
+}
+
+static enum lt_api_store_rc insert_one(PGconn *conn, const char *tenant, const char *id,
+                                       const struct lt_api_create_in *in,
+                                       const struct lt_api_task_spec *spec, long cost_units,
+                                       const struct lt_api_charge *ch)
+{
+    enum lt_api_store_rc rc = LT_API_STORE_ERROR;
+    char prio[8], retries[16], timeout[16], cost[24], run_at[24], delay[16], window[24];
+    char *payload = json_dumps(spec->payload, JSON_COMPACT);
+    char *metadata = spec->metadata != NULL ? json_dumps(spec->metadata, JSON_COMPACT) : NULL;
+
+    if (payload == NULL || (spec->metadata != NULL && metadata == NULL)) {
+        goto out;
+    }
+    snprintf(prio, sizeof(prio), "%d", spec->priority);
+    snprintf(retries, sizeof(retries), "%d", spec->max_retries);
+    snprintf(timeout, sizeof(timeout), "%d", spec->timeout_s);
+    snprintf(cost, sizeof(cost), "%ld", cost_units);
+    snprintf(run_at, sizeof(run_at), "%" PRId64, spec->run_at_us);
+    snprintf(delay, sizeof(delay), "%d", spec->delay_s);
+    snprintf(window, sizeof(window), "%" PRId64, ch->window_us);
+    const char *task[17] = {id,
+                            tenant,
+                            spec->type->name,
+                            spec->queue,
+                            prio,
+                            payload,
+                            retries,
+                            timeout,
+                            cost,
+                            spec->callback_url,
+                            metadata,
+                            spec->has_run_at ? run_at : NULL,
+                            delay,
+                            spec != in->spec ? in->spec->type->name : NULL,
+                            in->idem_key,
+                            in->idem_key != NULL ? in->idem_hash : NULL,
+                            window};
+    const char *ev[1] = {id};
+    const char *queue[1] = {spec->queue};
+
+    if (lt_db_run(conn, SQL_INSERT_TASK, 17, task) < 0) {
+        /* The key's lock makes this unreachable for a same-key race; should anything
+         * else insert the key meanwhile, it is still "in flight", not a 500. */
+        rc = strcmp(lt_db_last_sqlstate(), "23505") == 0 && in->idem_key != NULL
+                 ? LT_API_STORE_IN_FLIGHT
+                 : lt_api_store_failed();
+        goto out;
+    }
+    if (lt_db_run(conn, SQL_INSERT_CREATED, 1, ev) < 0 ||
+        lt_db_run(conn, SQL_NOTIFY_QUEUE, 1, queue) < 0) {
+        rc = lt_api_store_failed();
+        goto out;
+    }
+    rc = LT_API_STORE_OK;
+out:
+    free(payload);
+    free(metadata);
+    return rc;
+}
+
+enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *tenant,
+                                         const char *id, const struct lt_api_create_in *in,
+                                         struct lt_api_task_view *out, struct lt_api_charge *ch,
+                                         int *degraded)
+{
+    const struct lt_api_task_spec *use = in->spec;
+    long cost = in->cost;
+    enum lt_api_store_rc rc;
+    PGconn *conn;
+
+    memset(out, 0, sizeof(*out));
+    memset(ch, 0, sizeof(*ch));
+    *degraded = 0;
+    if ((conn = lt_api_store_conn(cfg)) == NULL) {
+        return LT_API_STORE_DOWN;
+    }
+    if (lt_db_begin(conn) < 0) {
+        return lt_api_store_failed();
+    }
+    if (in->idem_key != NULL) {
+        rc = check_key(conn, tenant, in, out);
+        if (rc == LT_API_STORE_REPLAYED) {
+            lt_db_rollback(conn); /* nothing was written */
+            return rc;
+        }
+        if (rc != LT_API_STORE_OK) {
+            return lt_api_store_finish(rc, out);
+        }
+    }
+    if ((rc = charge(conn, cfg, tenant, in, ch, &use, &cost)) != LT_API_STORE_OK ||
+        (rc = insert_one(conn, tenant, id, in, use, cost, ch)) != LT_API_STORE_OK) {
+        return lt_api_store_finish(rc, out);
+    }
+    *degraded = use != in->spec;
+    return lt_api_store_finish(lt_api_store_read_view(tenant, id, out), out);
+}
+
+/* ---- batch ---- */
+
+/* Every row of the batch in one statement, from one JSON parameter. */
+static const char SQL_INSERT_BATCH[] =
+    "INSERT INTO tasks (id, tenant, type, queue, priority, payload, max_retries, timeout_s,\n"
+    "                   cost, callback_url, metadata, run_at, event_seq, quota_window)\n"
+    "SELECT x.id, $2, x.type, x.queue, x.priority, x.payload, x.max_retries, x.timeout_s,\n"
+    "       x.cost, x.callback_url, coalesce(x.metadata, '{}'::jsonb),\n"
+    "       CASE WHEN x.run_at_us IS NOT NULL\n"
+    "            THEN 'epoch'::timestamptz + x.run_at_us * interval '1 microsecond'\n"
+    "            ELSE now() + x.delay_s * interval '1 second' END,\n"
+    "       1, 'epoch'::timestamptz + $3::bigint * interval '1 microsecond'\n"
+    "  FROM json_to_recordset($1::json) AS x(id uuid, type text, queue text,\n"
+    "       priority smallint, payload jsonb, max_retries int, timeout_s int, cost int,\n"
+    "       callback_url text, metadata jsonb, run_at_us bigint, delay_s int)";
+
+static const char SQL_BATCH_CREATED[] =
+    "INSERT INTO task_events (task_id, seq, kind, progress)\n"
+    "SELECT id, 1, 'created', 0 FROM unnest($1::uuid[]) AS id";
+
+static const char SQL_BATCH_NOTIFY[] =
+    "SELECT pg_notify('lt_q_' || q, '') FROM unnest($1::text[]) AS q";
+
+static const char SQL_BATCH_READ[] =
+    "SELECT json_build_object('tasks', json_agg(lt_task_json(t, true) ORDER BY x.ord))::text\n"
+    "  FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, ord) JOIN tasks t ON t.id = x.id";
+
+/* The rows as the JSON array SQL_INSERT_BATCH reads; NULL when out of memory. */
+static char *batch_rows(int n, char (*ids)[LT_UUID_STR_LEN], const struct lt_api_task_spec *specs)
+{
+    json_t *rows = json_array();
+    char *text = NULL;
+
+    for (int i = 0; rows != NULL && i < n; i++) {
+        const struct lt_api_task_spec *s = &specs[i];
+        json_t *r = json_pack(
+            "{ss ss ss si sO si si sI ss? sO? so? si}", "id", ids[i], "type", s->type->name,
+            "queue", s->queue, "priority", s->priority, "payload", s->payload, "max_retries",
+            s->max_retries, "timeout_s", s->timeout_s, "cost",
+            (json_int_t)lt_api_quota_cost(s->type, s->payload), "callback_url", s->callback_url,
+            "metadata", s->metadata, "run_at_us",
+            s->has_run_at ? json_integer((json_int_t)s->run_at_us) : NULL, "delay_s", s->delay_s);
+        if (r == NULL || json_array_append_new(rows, r) < 0) {
+            goto out;
+        }
+    }
+    text = rows != NULL ? json_dumps(rows, JSON_COMPACT) : NULL;
+out:
+    json_decref(rows);
+    return text;
+}
+
+/* "{a,b,c}": a PostgreSQL array literal of ids or queue names (neither holds a character
+ * that needs quoting: UUIDs, and names of [A-Za-z0-9_.-]). NULL when out of memory. */
+static char *array_literal(int n, const char *const *items)
+{
+    size_t len = 3;
+    for (int i = 0; i < n; i++) {
+        len += strlen(items[i]) + 1;
+    }
+    char *out = malloc(len);
+    if (out == NULL) {
+        return NULL;
+    }
+    char *p = out;
+    *p++ = '{';
+    for (int i = 0; i < n; i++) {
+        size_t m = strlen(items[i]);
+        if (i > 0) {
+            *p++ = ',';
+        }
+        memcpy(p, items[i], m);
+        p += m;
+    }
+    *p++ = '}';
+    *p = '\0';
+    return out;
+}
+
+static enum lt_api_store_rc insert_batch(PGconn *conn, const char *tenant, int n,
+                                         char (*ids)[LT_UUID_STR_LEN],
+                                         const struct lt_api_task_spec *specs,
+                                         const struct lt_api_charge *ch, char **body)
+{
+    enum lt_api_store_rc rc = LT_API_STORE_ERROR;
+    const char **idv = malloc(sizeof(*idv) * (size_t)n);
+    const char **queues = malloc(sizeof(*queues) * (size_t)n);
+    char *rows = batch_rows(n, ids, specs);
+    char *id_array = NULL, *queue_array = NULL;
+    char window[24];
+    int nq = 0;
+
+    if (idv == NULL || queues == NULL || rows == NULL) {
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        idv[i] = ids[i];
+        for (int j = 0; j < nq && !seen; j++) {
+            seen = strcmp(queues[j], specs[i].queue) == 0;
+        }
+        if (!seen) {
+            queues[nq++] = specs[i].queue;
+        }
+    }
+    if ((id_array = array_literal(n, idv)) == NULL ||
+        (queue_array = array_literal(nq, queues)) == NULL) {
+        goto out;
+    }
+    snprintf(window, sizeof(window), "%" PRId64, ch->window_us);
+    const char *insert[3] = {rows, tenant, window};
+    const char *id_param[1] = {id_array};
+    const char *queue_param[1] = {queue_array};
+    if (lt_db_run(conn, SQL_INSERT_BATCH, 3, insert) < 0 ||
+        lt_db_run(conn, SQL_BATCH_CREATED, 1, id_param) < 0 ||
+        lt_db_run(conn, SQL_BATCH_NOTIFY, 1, queue_param) < 0) {
+        rc = lt_api_store_failed();
+        goto out;
+    }
+    PGresult *res = lt_db_exec(conn, SQL_BATCH_READ, 1, id_param);
+    if (res == NULL) {
+        rc = lt_api_store_failed();
+        goto out;
+    }
+    *body = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    rc = *body != NULL ? LT_API_STORE_OK : LT_API_STORE_ERROR;
+out:
+    free(idv);
+    free(queues);
+    free(rows);
+    free(id_array);
+    free(queue_array);
+    return rc;
+}
+
+enum lt_api_store_rc lt_api_store_batch(const struct lt_cfg *cfg, const char *tenant, int n,
+                                        char (*ids)[LT_UUID_STR_LEN],
+                                        const struct lt_api_task_spec *specs, long cost,
+                                        struct lt_api_charge *ch, char **body)
+{
+    enum lt_api_store_rc rc;
+    PGconn *conn;
+    int r;
+
+    *body = NULL;
+    memset(ch, 0, sizeof(*ch));
+    if ((conn = lt_api_store_conn(cfg)) == NULL) {
+        return LT_API_STORE_DOWN;
+    }
+    if (lt_db_begin(conn) < 0) {
+        return lt_api_store_failed();
+    }
+    if (lt_api_charge_limits(conn, cfg, tenant, ch) < 0 ||
+        (r = lt_api_charge_active(conn, tenant, n, ch)) < 0) {
+        rc = lt_api_store_failed();
+    } else if (r == 0) {
+        rc = LT_API_STORE_ACTIVE;
+    } else if ((r = lt_api_charge_units(conn, tenant, cost, ch)) < 0) {
+        rc = lt_api_store_failed();
+    } else if (r == 0) {
+        rc = LT_API_STORE_QUOTA;
+    } else {
+        rc = insert_batch(conn, tenant, n, ids, specs, ch, body);
+    }
+    if (rc == LT_API_STORE_OK && lt_db_commit(conn) < 0) {
+        rc = lt_api_store_failed();
+    }
+    if (rc != LT_API_STORE_OK) {
+        if (rc != LT_API_STORE_DOWN) {
+            lt_db_rollback(conn);
+        }
+        free(*body);
+        *body = NULL;
+    }
+    return rc;
+}
+
+/* ---- GET /quota, POST /quota/check ---- */
+
+enum lt_api_store_rc lt_api_store_quota(const struct lt_cfg *cfg, const char *tenant,
+                                        struct lt_api_charge *ch)
+{
+    PGconn *conn = lt_api_store_conn(cfg);
+
+    memset(ch, 0, sizeof(*ch));
+    if (conn == NULL) {
+        return LT_API_STORE_DOWN;
+    }
+    if (lt_api_charge_limits(conn, cfg, tenant, ch) < 0 || lt_api_charge_read(conn, tenant, ch) < 0) {
+        return lt_api_store_failed();
+    }
+    return LT_API_STORE_OK;
+}

@@ -1,0 +1,143 @@
+"""
+test_batch.py -- POST /api/v1/tasks/batch: up to 1000 tasks in one transaction, in
+order, all or nothing (the failing index named), charged together, and one wake-up per
+queue.
+"""
+
+import select
+import time
+
+import psycopg2
+import pytest
+
+from ltapi import Api, assert_problem, task_count
+
+
+@pytest.fixture(scope="module")
+def bs(make_module_stack):
+    return make_module_stack(config={
+        "quota.units_per_window": 5000, "quota.max_active": 2000,
+        "types": [{"name": "other.noop", "handler": "noop", "queue": "other", "cost": 2}]})
+
+
+def batch(api, tasks, **kw):
+    return api.request("POST", "/api/v1/tasks/batch", json={"tasks": tasks}, **kw)
+
+
+def test_batch_creates_all_in_order(bs):
+    api = Api(bs)
+    entries = [{"type": "noop", "payload": {"i": i}, "metadata": {"client_ref": "r%d" % i}}
+               for i in range(5)]
+    r = batch(api, entries)
+    assert r.status_code == 202, r.text
+    tasks = r.json()["tasks"]
+    assert [t["payload"]["i"] for t in tasks] == list(range(5))
+    assert [t["metadata"]["client_ref"] for t in tasks] == ["r%d" % i for i in range(5)]
+    assert all(t["status"] == "pending" and t["type"] == "noop" for t in tasks)
+    assert len({t["id"] for t in tasks}) == 5
+    assert r.headers["RateLimit-Policy"] == '"units";q=5000;w=86400'
+    for t in tasks:
+        api.wait_status(t["id"], "completed")
+        events = api.history(t["id"])
+        assert events[0]["kind"] == "created" and events[0]["seq"] == 1
+
+
+def test_one_invalid_entry_creates_nothing(bs):
+    api = Api(bs)
+    entries = [{"type": "sleep", "payload": {"ms": 1}} for _ in range(20)]
+    entries[17] = {"type": "sleep", "payload": {"ms": -5}}
+    r = batch(api, entries)
+    body = assert_problem(r, 422, "validation_failed")
+    assert [e["field"] for e in body["errors"]] == ["tasks[17].payload.ms"]
+    assert body["detail"].startswith("tasks[17].payload.ms")
+    assert task_count(bs, api.tenant) == 0
+
+
+def test_the_errors_of_every_entry_are_named(bs):
+    api = Api(bs)
+    r = batch(api, [{"type": "noop", "payload": {}}, {"type": "nope", "payload": {}},
+                    {"type": "noop", "payload": {}, "extra": 1}])
+    body = assert_problem(r, 400, "invalid_request")    # the most basic class wins
+    fields = [e["field"] for e in body["errors"]]
+    assert "tasks[1].type" in fields and "tasks[2].extra" in fields
+    assert task_count(bs, api.tenant) == 0
+
+
+@pytest.mark.parametrize("body,status", [
+    ({}, 400), ({"tasks": {}}, 400), ({"tasks": []}, 422), ({"tasks": [], "x": 1}, 400),
+    ({"tasks": [{"type": "noop", "payload": {}}] * 1001}, 422), ([], 400),
+])
+def test_malformed_batches(bs, body, status):
+    api = Api(bs)
+    r = api.request("POST", "/api/v1/tasks/batch", json=body)
+    assert_problem(r, status)
+    assert task_count(bs, api.tenant) == 0
+
+
+def test_batch_is_charged_together_all_or_nothing(make_stack):
+    s = make_stack(config={"quota.units_per_window": 10, "quota.max_active": 0},
+                   programs=("api",), reaper_loop=None)
+    api = Api(s)
+    r = batch(api, [{"type": "noop", "payload": {}}] * 11)
+    body = assert_problem(r, 429, "quota_exceeded")
+    assert body["detail"] == "needs 11 units, 10 left in this window"
+    assert int(r.headers["Retry-After"]) > 0
+    assert task_count(s, api.tenant) == 0
+    assert s.sql("SELECT coalesce(sum(units), 0) FROM quota_usage")[0][0] == 0
+    r = batch(api, [{"type": "noop", "payload": {}}] * 10)
+    assert r.status_code == 202, r.text
+    assert r.headers["RateLimit"].startswith('"units";r=0;')
+    assert task_count(s, api.tenant) == 10
+
+
+def test_batch_respects_the_active_limit(make_stack):
+    s = make_stack(config={"quota.max_active": 5}, programs=("api",), reaper_loop=None)
+    api = Api(s)
+    assert batch(api, [{"type": "noop", "payload": {}}] * 3).status_code == 202
+    assert_problem(batch(api, [{"type": "noop", "payload": {}}] * 3), 429,
+                   "active_limit_exceeded")
+    assert batch(api, [{"type": "noop", "payload": {}}] * 2).status_code == 202
+    assert task_count(s, api.tenant) == 5
+
+
+def test_one_notify_per_queue(bs):
+    api = Api(bs)
+    conn = psycopg2.connect(bs.db_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute('LISTEN "lt_q_default"; LISTEN "lt_q_other"')
+        entries = ([{"type": "noop", "payload": {}, "delay_s": 600}] * 30 +
+                   [{"type": "other.noop", "payload": {}}] * 30)
+        r = batch(api, entries)
+        assert r.status_code == 202, r.text
+        got = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            if select.select([conn], [], [], 0.2)[0]:
+                conn.poll()
+                got += [n.channel for n in conn.notifies]
+                conn.notifies.clear()
+        assert sorted(got) == ["lt_q_default", "lt_q_other"]
+    finally:
+        conn.close()
+    costs = bs.sql("SELECT type, cost, queue FROM tasks WHERE tenant = %s GROUP BY 1, 2, 3",
+                   api.tenant)
+    assert sorted(costs) == [("noop", 1, "default"), ("other.noop", 2, "other")]
+    q = api.request("GET", "/api/v1/quota").json()
+    assert q["units_used"] == 30 + 60
+
+
+def test_a_batch_of_1000(bs):
+    api = Api(bs)
+    r = batch(api, [{"type": "noop", "payload": {"i": i}} for i in range(1000)])
+    assert r.status_code == 202, r.text
+    assert [t["payload"]["i"] for t in r.json()["tasks"]] == list(range(1000))
+    assert task_count(bs, api.tenant) == 1000
+
+
+def test_get_on_the_batch_path_is_405(bs):
+    api = Api(bs)
+    r = api.request("GET", "/api/v1/tasks/batch")
+    assert_problem(r, 405)
+    assert r.headers["Allow"] == "POST"
