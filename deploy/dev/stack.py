@@ -82,6 +82,10 @@ def _cfg_value(v):
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, float):
+        # libconfig floats need a decimal point and no bare exponent: 0.2, 3.0
+        text = ("%.12f" % v).rstrip("0")
+        return text + "0" if text.endswith(".") else text
     if isinstance(v, str):
         return json.dumps(v)  # libconfig strings use the same escapes
     if isinstance(v, (list, tuple)):
