@@ -25,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "backoff.h"
 #include "clock.h"
@@ -68,6 +71,7 @@ struct child {
     struct lt_wrk_task *tasks; /* in flight */
     int ninflight;
     int any_finished; /* some task in the list has its outcome */
+    int trim_peak;    /* most tasks in flight at once since the heap was last trimmed */
 
     int want_claim; /* a queue was notified, or the poll deadline passed */
     int backlog;    /* the last claim came back full: more may be ready */
@@ -89,6 +93,9 @@ static void list_add(struct child *c, struct lt_wrk_task *t)
     }
     c->tasks = t;
     c->ninflight++;
+    if (c->ninflight > c->trim_peak) {
+        c->trim_peak = c->ninflight;
+    }
 }
 
 static void list_remove(struct child *c, struct lt_wrk_task *t)
@@ -552,6 +559,38 @@ static void hand_back_all(struct child *c)
     }
 }
 
+/* ---- memory between bursts ---- */
+
+/* A burst of this many tasks at once grows the heap by about a MiB (an LLM call holds
+ * ~30 KiB: libcurl's transfer buffers and its connection) -- worth giving back. */
+#define TRIM_MIN_PEAK 32
+
+/* Gives the free pages of the heap back to the kernel once a burst is over. The heap
+ * grows to the burst's working set; afterwards almost all of it is free, but glibc only
+ * returns the top of the heap on its own, and long-lived blocks (kept connections, the
+ * grown timer table) sit above the holes. Each later burst lays out its blocks
+ * differently and touches pages of those holes that earlier ones had not, so RSS crept
+ * up burst after burst towards the heap's full size (bench/llm_concurrency.py, 500
+ * calls a child: 14.7 MiB peak in the first burst, 20.1 MiB by the tenth, then flat)
+ * while the bytes in use stayed flat at 1.4 MiB -- not a leak, but it reads like one
+ * and keeps memory the child no longer uses. malloc_trim(0) madvises every free page
+ * away. It costs ~15 ms after a 500-call burst (~0.7 ms on a heap already trimmed), so
+ * it runs only on the way to idle after a burst of TRIM_MIN_PEAK or more, where at
+ * worst it delays the next claim by that much; a trickle of single tasks reuses the
+ * same few pages and has little to give back. */
+static void release_idle_memory(struct child *c)
+{
+    c->trim_peak = 0;
+#ifdef __GLIBC__
+    int64_t t0 = lt_mono_ms();
+    int released = malloc_trim(0);
+    lt_log_debug("heap_trimmed",
+                 json_pack("{sb sI}", "released", released, "duration_ms",
+                           (json_int_t)(lt_mono_ms() - t0)),
+                 "idle after a burst: free heap pages given back");
+#endif
+}
+
 /* ---- the loop ---- */
 
 /* The database work between two rounds; returns 1 when the child is done. */
@@ -578,6 +617,9 @@ static int tick(struct child *c)
     }
     if (!c->stopping && c->conn != NULL && (c->want_claim || c->backlog)) {
         claim(c);
+    }
+    if (c->trim_peak >= TRIM_MIN_PEAK && c->ninflight == 0 && c->writer.pending == 0) {
+        release_idle_memory(c);
     }
     if (c->stopping && c->ninflight == 0 && c->writer.pending == 0) {
         return 1;
