@@ -10,13 +10,16 @@
  *     concurrent charges queue on that row's lock and each re-checks the condition on
  *     the newest committed value; no row returned = over budget. It runs in the create
  *     transaction, so a rolled-back create gives its units back by itself.
- *   - active tasks: a per-tenant transaction advisory lock (creates of one tenant take
- *     it in turn, held to commit), then a count of the tenant's live tasks in a fresh
- *     statement, whose snapshot therefore includes every earlier create's commit. Tasks
- *     leaving the live set (workers, reaper, cancels) need no bookkeeping: they simply
- *     stop being counted.
- * Lock order, everywhere: the advisory lock, then the quota_usage row. A cancel takes the
- * task row, then the quota_usage row; nothing takes them the other way round.
+ *   - active tasks: an upper bound of the tenant's live tasks in quota_active (see
+ *     sql/003_hot_paths.sql): every create, batch and retry adds its tasks to it by a
+ *     conditional UPDATE of the tenant's row (bound + n <= max_active), which is the
+ *     whole check while the limit is far away. When the bound says no, the create takes
+ *     the row, counts the live tasks for real in a fresh statement (whose snapshot
+ *     includes every earlier create's commit, as each held the row), and writes the
+ *     exact count back. Tasks leaving the live set (workers, reaper, cancels) need no
+ *     bookkeeping: the bound just overstates until the next recount.
+ * Lock order, everywhere: the quota_active row, then the quota_usage row. A cancel takes
+ * the task row, then the quota_usage row; nothing takes them the other way round.
  *
  * All functions take the caller's connection inside its open transaction, return 0/1 as
  * documented or -1 on a database error (logged by common/db.c).
@@ -50,8 +53,10 @@ struct lt_api_charge {
 int lt_api_charge_limits(PGconn *conn, const struct lt_cfg *cfg, const char *tenant,
                          struct lt_api_charge *ch);
 
-/* Takes the tenant's create lock and checks that n more live tasks fit max_active:
- * 1 they fit (or no limit), 0 they do not (ch->active set), -1 error. */
+/* Checks that n more live tasks fit max_active and adds them to the tenant's bound:
+ * 1 they fit (or no limit), 0 they do not (ch->active is then the exact count), -1
+ * error. O(1) while the bound is below the limit; a recount, O(min(active,
+ * max_active)), only when it is not. */
 int lt_api_charge_active(PGconn *conn, const char *tenant, int n, struct lt_api_charge *ch);
 
 /* Charges cost units to the current window: 1 charged (ch->used, reset_s, window_us set),

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api_charge.h"
+#include "api_prep.h"
 #include "api_quota.h"
 #include "api_store.h"
 #include "api_store_tx.h"
@@ -24,33 +25,48 @@
 #include "log.h"
 
 /* "ltik" as the class id: one lock per (tenant, key). */
-static const char SQL_KEY_LOCK[] =
-    "SELECT pg_try_advisory_xact_lock(1819568491, hashtext($1 || chr(10) || $2))";
+static struct lt_api_stmt st_key_lock = {
+    "lt_key_lock", "SELECT pg_try_advisory_xact_lock(1819568491, hashtext($1 || chr(10) || $2))",
+    2, 0};
 
-static const char SQL_KEY_LOOKUP[] =
+static struct lt_api_stmt st_key_lookup = {
+    "lt_key_lookup",
     "SELECT id::text, request_hash, created_at > now() - interval '24 hours'\n"
-    "  FROM tasks WHERE tenant = $1 AND idempotency_key = $2";
+    "  FROM tasks WHERE tenant = $1 AND idempotency_key = $2",
+    2, 0};
 
 static const char SQL_KEY_RETIRE[] =
     "UPDATE tasks SET idempotency_key = NULL, request_hash = NULL WHERE id = $1::uuid";
 
-static const char SQL_INSERT_TASK[] =
-    "INSERT INTO tasks (id, tenant, type, queue, priority, payload, max_retries, timeout_s,\n"
-    "                   cost, callback_url, metadata, run_at, event_seq, idempotency_key,\n"
-    "                   request_hash, quota_window)\n"
-    "VALUES ($1::uuid, $2, $3, $4, $5::smallint, $6::jsonb, $7::int, $8::int, $9::int, $10,\n"
-    "        coalesce($11::jsonb, '{}'::jsonb)\n"
-    "          || CASE WHEN $14::text IS NULL THEN '{}'::jsonb\n"
-    "                  ELSE jsonb_build_object('degraded_from', $14::text) END,\n"
-    "        CASE WHEN $12::bigint IS NOT NULL\n"
-    "             THEN 'epoch'::timestamptz + $12::bigint * interval '1 microsecond'\n"
-    "             ELSE now() + $13::int * interval '1 second' END,\n"
-    "        1, $15, $16, 'epoch'::timestamptz + $17::bigint * interval '1 microsecond')";
-
-static const char SQL_INSERT_CREATED[] =
-    "INSERT INTO task_events (task_id, seq, kind, progress) VALUES ($1::uuid, 1, 'created', 0)";
-
-static const char SQL_NOTIFY_QUEUE[] = "SELECT pg_notify('lt_q_' || $1, '')";
+/* The task, its `created` event, the queue's NOTIFY and the view of the new task (the
+ * columns of api_store_tx.h's lt_api_view_col) in one statement: one round trip while
+ * the tenant's quota rows are held. queue_position is counted in the statement's
+ * snapshot, which does not hold the new row itself, exactly what "ahead of it" means. */
+static struct lt_api_stmt st_insert_task = {
+    "lt_task_insert",
+    "WITH n AS (\n"
+    "  INSERT INTO tasks (id, tenant, type, queue, priority, payload, max_retries, timeout_s,\n"
+    "                     cost, callback_url, metadata, run_at, event_seq, idempotency_key,\n"
+    "                     request_hash, quota_window)\n"
+    "  VALUES ($1::uuid, $2, $3, $4, $5::smallint, $6::jsonb, $7::int, $8::int, $9::int, $10,\n"
+    "          coalesce($11::jsonb, '{}'::jsonb)\n"
+    "            || CASE WHEN $14::text IS NULL THEN '{}'::jsonb\n"
+    "                    ELSE jsonb_build_object('degraded_from', $14::text) END,\n"
+    "          CASE WHEN $12::bigint IS NOT NULL\n"
+    "               THEN 'epoch'::timestamptz + $12::bigint * interval '1 microsecond'\n"
+    "               ELSE now() + $13::int * interval '1 second' END,\n"
+    "          1, $15, $16, 'epoch'::timestamptz + $17::bigint * interval '1 microsecond')\n"
+    "  RETURNING id, type, queue, priority, run_at, status, version,\n"
+    "            lt_task_json(tasks, true)::text AS json),\n"
+    "ev AS (\n"
+    "  INSERT INTO task_events (task_id, seq, kind, progress)\n"
+    "  SELECT id, 1, 'created', 0 FROM n)\n"
+    "SELECT n.json, n.status::text, n.version, n.type, 0,\n"
+    "       " LT_API_SQL_QUEUE_POSITION("n.queue", "n.priority", "n.run_at", "n.id") ",\n"
+    "       greatest(extract(epoch FROM n.run_at - now()), 0)::float8, 0::float8,\n"
+    "       pg_notify('lt_q_' || n.queue, '')\n"
+    "  FROM n",
+    17, 0};
 
 /* The Idempotency-Key step: OK (go on and create), REPLAYED (out filled), KEY_REUSED,
  * IN_FLIGHT, or a failure. */
@@ -61,7 +77,7 @@ static enum lt_api_store_rc check_key(PGconn *conn, const char *tenant,
     const char *params[2] = {tenant, in->idem_key};
     enum lt_api_store_rc rc = LT_API_STORE_OK;
 
-    PGresult *res = lt_db_exec(conn, SQL_KEY_LOCK, 2, params);
+    PGresult *res = lt_api_prep_exec(conn, &st_key_lock, params);
     if (res == NULL) {
         return lt_api_store_failed();
     }
@@ -70,7 +86,7 @@ static enum lt_api_store_rc check_key(PGconn *conn, const char *tenant,
     if (!taken) {
         return LT_API_STORE_IN_FLIGHT;
     }
-    if ((res = lt_db_exec(conn, SQL_KEY_LOOKUP, 2, params)) == NULL) {
+    if ((res = lt_api_prep_exec(conn, &st_key_lookup, params)) == NULL) {
         return lt_api_store_failed();
     }
     if (PQntuples(res) == 0) {
@@ -124,10 +140,12 @@ static enum lt_api_store_rc charge(PGconn *conn, const struct lt_cfg *cfg, const
     return r == 0 ? LT_API_STORE_QUOTA : LT_API_STORE_OK;
 }
 
+/* Inserts the task and fills out with its view. */
 static enum lt_api_store_rc insert_one(PGconn *conn, const char *tenant, const char *id,
                                        const struct lt_api_create_in *in,
                                        const struct lt_api_task_spec *spec, long cost_units,
-                                       const struct lt_api_charge *ch)
+                                       const struct lt_api_charge *ch,
+                                       struct lt_api_task_view *out)
 {
     enum lt_api_store_rc rc = LT_API_STORE_ERROR;
     char prio[8], retries[16], timeout[16], cost[24], run_at[24], delay[16], window[24];
@@ -161,23 +179,17 @@ static enum lt_api_store_rc insert_one(PGconn *conn, const char *tenant, const c
                             in->idem_key,
                             in->idem_key != NULL ? in->idem_hash : NULL,
                             window};
-    const char *ev[1] = {id};
-    const char *queue[1] = {spec->queue};
-
-    if (lt_db_run(conn, SQL_INSERT_TASK, 17, task) < 0) {
+    PGresult *res = lt_api_prep_exec(conn, &st_insert_task, task);
+    if (res == NULL) {
         /* The key's lock makes this unreachable for a same-key race; should anything
          * else insert the key meanwhile, it is still "in flight", not a 500. */
-        rc = strcmp(lt_db_last_sqlstate(), "23505") == 0 && in->idem_key != NULL
+        rc = strcmp(lt_api_prep_last_sqlstate(), "23505") == 0 && in->idem_key != NULL
                  ? LT_API_STORE_IN_FLIGHT
                  : lt_api_store_failed();
         goto out;
     }
-    if (lt_db_run(conn, SQL_INSERT_CREATED, 1, ev) < 0 ||
-        lt_db_run(conn, SQL_NOTIFY_QUEUE, 1, queue) < 0) {
-        rc = lt_api_store_failed();
-        goto out;
-    }
-    rc = LT_API_STORE_OK;
+    rc = lt_api_store_view_from(res, out);
+    PQclear(res);
 out:
     free(payload);
     free(metadata);
@@ -214,11 +226,11 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
         }
     }
     if ((rc = charge(conn, cfg, tenant, in, ch, &use, &cost)) != LT_API_STORE_OK ||
-        (rc = insert_one(conn, tenant, id, in, use, cost, ch)) != LT_API_STORE_OK) {
+        (rc = insert_one(conn, tenant, id, in, use, cost, ch, out)) != LT_API_STORE_OK) {
         return lt_api_store_finish(rc, out);
     }
     *degraded = use != in->spec;
-    return lt_api_store_finish(lt_api_store_read_view(tenant, id, out), out);
+    return lt_api_store_finish(LT_API_STORE_OK, out);
 }
 
 /* ---- batch ---- */

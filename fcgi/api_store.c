@@ -2,8 +2,10 @@
  * api_store.c -- see api_store.h.
  *
  * Every statement is a named constant next to the function that runs it, with text
- * parameters only; optional filters are written `($n IS NULL OR col = $n)`, which the
- * planner folds away because PQexecParams plans with the actual values.
+ * parameters only. The hot ones (a task's read, its ETag, the type's average) are
+ * prepared once per connection (api_prep.h); the rest, whose optional filters are
+ * written `($n IS NULL OR col = $n)`, go through PQexecParams, which plans them with
+ * the actual values so the planner folds those filters away.
  *
  * Times cross the boundary as Unix microseconds and are rebuilt in SQL as
  * 'epoch' + n microseconds, exact at PostgreSQL's own resolution, so a list cursor
@@ -12,6 +14,7 @@
 #include "api_store.h"
 
 #include "api_charge.h"
+#include "api_prep.h"
 #include "api_store_tx.h"
 
 #include <inttypes.h>
@@ -62,6 +65,7 @@ static PGconn *db(const struct lt_cfg *cfg)
             return NULL;
         }
         PQsetNoticeProcessor(conn, on_notice, NULL);
+        lt_api_prep_reset(); /* prepared statements died with the old session */
         snprintf(ms, sizeof(ms), "%d", cfg->db_statement_timeout_ms);
         if (lt_db_run(conn, SQL_SET_TIMEOUT, 1, params) < 0) {
             PQfinish(conn);
@@ -75,7 +79,7 @@ static PGconn *db(const struct lt_cfg *cfg)
  * transaction is rolled back by finish(), the one place that ends transactions. */
 static enum lt_api_store_rc failed(void)
 {
-    if (conn == NULL || lt_db_last_was_connection(conn)) {
+    if (conn == NULL || lt_db_last_was_connection(conn) || lt_api_prep_last_was_connection(conn)) {
         PQfinish(conn);
         conn = NULL;
         return LT_API_STORE_DOWN;
@@ -115,14 +119,20 @@ enum lt_api_store_rc lt_api_store_schema(const struct lt_cfg *cfg, int *version)
 
 /* ---- estimated time to completion ---- */
 
-/* Durations come from the worker's metadata.duration_ms, else the timestamps. */
-static const char SQL_TYPE_AVG_MS[] =
-    "SELECT avg(CASE WHEN jsonb_typeof(metadata->'duration_ms') = 'number'\n"
-    "                THEN (metadata->>'duration_ms')::float8\n"
-    "                ELSE extract(epoch FROM completed_at - started_at)::float8 * 1000 END)\n"
-    "  FROM tasks\n"
-    " WHERE type = $1 AND status = 'completed'\n"
-    "   AND completed_at > now() - interval '24 hours'";
+/* Durations come from the worker's metadata.duration_ms, else the timestamps; the
+ * type's latest completions of the last 24 hours, newest first through
+ * tasks_type_completed_idx, so the cost does not grow with the day's volume. */
+static struct lt_api_stmt st_type_avg_ms = {
+    "lt_type_avg_ms",
+    "SELECT avg(d) FROM (\n"
+    "  SELECT CASE WHEN jsonb_typeof(metadata->'duration_ms') = 'number'\n"
+    "              THEN (metadata->>'duration_ms')::float8\n"
+    "              ELSE extract(epoch FROM completed_at - started_at)::float8 * 1000 END AS d\n"
+    "    FROM tasks\n"
+    "   WHERE type = $1 AND status = 'completed'\n"
+    "     AND completed_at > now() - interval '24 hours'\n"
+    "   ORDER BY completed_at DESC LIMIT " LT_API_STR(LT_API_ETA_SAMPLE) ") recent",
+    1, 0};
 
 #define ETA_CACHE_SLOTS 16
 
@@ -153,7 +163,7 @@ static int type_avg_ms(const char *type, double *avg_ms)
             slot = i; /* the oldest entry makes room */
         }
     }
-    PGresult *res = lt_db_exec(conn, SQL_TYPE_AVG_MS, 1, params);
+    PGresult *res = lt_api_prep_exec(conn, &st_type_avg_ms, params);
     if (res == NULL) {
         return -1;
     }
@@ -168,18 +178,20 @@ static int type_avg_ms(const char *type, double *avg_ms)
 /* ---- single-task reads ---- */
 
 /* queue_position counts the ready tasks the claim would take first: the claim's own
- * order (priority DESC, run_at, id) within the queue. */
-static const char SQL_READ[] =
+ * order (priority DESC, run_at, id) within the queue, capped (api_store_tx.h). */
+static struct lt_api_stmt st_read = {
+    "lt_task_read",
     "SELECT lt_task_json(t, true)::text, t.status::text, t.version, t.type, t.progress,\n"
     "       CASE WHEN t.status IN ('pending', 'retry') THEN\n"
-    "         (SELECT count(*) FROM tasks a\n"
-    "           WHERE a.queue = t.queue AND a.status IN ('pending', 'retry')\n"
-    "             AND a.run_at <= now()\n"
-    "             AND (a.priority > t.priority OR (a.priority = t.priority\n"
-    "                  AND (a.run_at, a.id) < (t.run_at, t.id)))) END,\n"
+    "         " LT_API_SQL_QUEUE_POSITION("t.queue", "t.priority", "t.run_at", "t.id") " END,\n"
     "       greatest(extract(epoch FROM t.run_at - now()), 0)::float8,\n"
     "       coalesce(extract(epoch FROM now() - t.started_at), 0)::float8\n"
-    "  FROM tasks t WHERE t.id = $1::uuid AND t.tenant = $2";
+    "  FROM tasks t WHERE t.id = $1::uuid AND t.tenant = $2",
+    2, 0};
+
+static struct lt_api_stmt st_etag = {
+    "lt_task_etag", "SELECT status::text, version FROM tasks WHERE id = $1::uuid AND tenant = $2",
+    2, 0};
 
 /* Seconds to completion: the type's average, scaled by the progress still to make for
  * a running task, plus the wait until run_at for a waiting one. */
@@ -201,52 +213,77 @@ static long long eta_seconds(const char *status, double avg_ms, int progress, do
     return left_ms > 0 ? (long long)ceil(left_ms / 1000.0) : 0;
 }
 
-static enum lt_api_store_rc read_view(const char *tenant, const char *id,
-                                      struct lt_api_task_view *out)
+enum lt_api_store_rc lt_api_store_view_from(PGresult *res, struct lt_api_task_view *out)
 {
-    const char *params[2] = {id, tenant};
-    enum lt_api_store_rc rc = LT_API_STORE_OK;
     char extra[96], pos[24] = "null", eta[24] = "null";
     double avg_ms = -1;
 
     memset(out, 0, sizeof(*out));
-    PGresult *res = lt_db_exec(conn, SQL_READ, 2, params);
-    if (res == NULL) {
-        return failed();
-    }
-    if (PQntuples(res) == 0) {
-        rc = LT_API_STORE_NOT_FOUND;
-        goto out;
-    }
-    snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(res, 0, 1));
-    out->version = atoi(PQgetvalue(res, 0, 2));
-    if (!PQgetisnull(res, 0, 5)) {
-        snprintf(pos, sizeof(pos), "%s", PQgetvalue(res, 0, 5));
+    snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(res, 0, LT_API_VIEW_STATUS));
+    out->version = atoi(PQgetvalue(res, 0, LT_API_VIEW_VERSION));
+    if (!PQgetisnull(res, 0, LT_API_VIEW_POSITION)) {
+        snprintf(pos, sizeof(pos), "%s", PQgetvalue(res, 0, LT_API_VIEW_POSITION));
     }
     if (strcmp(out->status, "completed") != 0 && strcmp(out->status, "failed") != 0 &&
         strcmp(out->status, "cancelled") != 0) {
-        if (type_avg_ms(PQgetvalue(res, 0, 3), &avg_ms) < 0) {
-            rc = failed();
-            goto out;
+        if (type_avg_ms(PQgetvalue(res, 0, LT_API_VIEW_TYPE), &avg_ms) < 0) {
+            return failed();
         }
-        long long s = eta_seconds(out->status, avg_ms, atoi(PQgetvalue(res, 0, 4)),
-                                  atof(PQgetvalue(res, 0, 6)), atof(PQgetvalue(res, 0, 7)));
+        long long s = eta_seconds(out->status, avg_ms,
+                                  atoi(PQgetvalue(res, 0, LT_API_VIEW_PROGRESS)),
+                                  atof(PQgetvalue(res, 0, LT_API_VIEW_WAIT_S)),
+                                  atof(PQgetvalue(res, 0, LT_API_VIEW_ELAPSED_S)));
         if (s >= 0) {
             snprintf(eta, sizeof(eta), "%lld", s);
         }
     }
     /* The object from lt_task_json ends in '}': the two fields go in before it. */
-    const char *json = PQgetvalue(res, 0, 0);
+    const char *json = PQgetvalue(res, 0, LT_API_VIEW_JSON);
     size_t n = strlen(json);
     int m = snprintf(extra, sizeof(extra), ", \"queue_position\" : %s, \"eta_s\" : %s}", pos, eta);
     out->json = n > 0 ? malloc(n + (size_t)m) : NULL;
     if (out->json == NULL) {
-        rc = LT_API_STORE_ERROR;
-        goto out;
+        return LT_API_STORE_ERROR;
     }
     memcpy(out->json, json, n - 1);
     memcpy(out->json + n - 1, extra, (size_t)m + 1);
-out:
+    return LT_API_STORE_OK;
+}
+
+static enum lt_api_store_rc read_view(const char *tenant, const char *id,
+                                      struct lt_api_task_view *out)
+{
+    const char *params[2] = {id, tenant};
+
+    memset(out, 0, sizeof(*out));
+    PGresult *res = lt_api_prep_exec(conn, &st_read, params);
+    if (res == NULL) {
+        return failed();
+    }
+    enum lt_api_store_rc rc =
+        PQntuples(res) == 0 ? LT_API_STORE_NOT_FOUND : lt_api_store_view_from(res, out);
+    PQclear(res);
+    return rc;
+}
+
+enum lt_api_store_rc lt_api_store_etag(const struct lt_cfg *cfg, const char *tenant, const char *id,
+                                       char status[16], int *version)
+{
+    const char *params[2] = {id, tenant};
+
+    if (db(cfg) == NULL) {
+        return LT_API_STORE_DOWN;
+    }
+    PGresult *res = lt_api_prep_exec(conn, &st_etag, params);
+    if (res == NULL) {
+        return failed();
+    }
+    enum lt_api_store_rc rc = LT_API_STORE_NOT_FOUND;
+    if (PQntuples(res) > 0) {
+        snprintf(status, 16, "%s", PQgetvalue(res, 0, 0));
+        *version = atoi(PQgetvalue(res, 0, 1));
+        rc = LT_API_STORE_OK;
+    }
     PQclear(res);
     return rc;
 }

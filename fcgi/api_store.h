@@ -25,6 +25,10 @@
 #include "uuid.h"
 
 #define LT_API_ETA_CACHE_MS 10000 /* per-type average durations are reused this long */
+#define LT_API_ETA_SAMPLE 100     /* eta_s averages the type's latest completions, this many */
+/* queue_position is counted no further than this: a task with more ready tasks ahead
+ * shows this number, read "at least". Keeps every create and poll O(1) in the depth. */
+#define LT_API_QUEUE_POSITION_MAX 1000
 
 enum lt_api_store_rc {
     LT_API_STORE_OK = 0,
@@ -88,6 +92,11 @@ enum lt_api_store_rc lt_api_store_quota(const struct lt_cfg *cfg, const char *te
 
 enum lt_api_store_rc lt_api_store_get(const struct lt_cfg *cfg, const char *tenant, const char *id,
                                       struct lt_api_task_view *out);
+
+/* The task's status and version only (its ETag), one primary-key lookup: what a
+ * conditional GET needs to answer 304. OK or NOT_FOUND, or a failure. */
+enum lt_api_store_rc lt_api_store_etag(const struct lt_cfg *cfg, const char *tenant, const char *id,
+                                       char status[16], int *version);
 
 /* Cancels: *requested = 0 when cancelled at once, 1 when a running task was asked to
  * stop. CONFLICT when the task is already terminal. */

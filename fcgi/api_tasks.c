@@ -207,11 +207,36 @@ int lt_api_etag_matches(const char *if_none_match, const char *etag)
     return 0;
 }
 
+/* A conditional GET first reads the ETag alone (one primary-key lookup): a poll of an
+ * unchanged task costs neither lt_task_json, nor queue_position, nor eta_s. */
+static int not_modified(struct lt_api_req *req)
+{
+    char status[16], etag[64], headers[128];
+    int version = 0;
+
+    enum lt_api_store_rc rc =
+        lt_api_store_etag(req->cfg, req->tenant, req->id, status, &version);
+    if (rc != LT_API_STORE_OK) {
+        lt_api_send_store_failure(req, rc);
+        return 1;
+    }
+    snprintf(etag, sizeof(etag), "W/\"%s-%d\"", status, version);
+    if (!lt_api_etag_matches(req->if_none_match, etag)) {
+        return 0;
+    }
+    snprintf(headers, sizeof(headers), "ETag: %s\r\n", etag);
+    lt_api_send(req, 304, NULL, headers, NULL, 0);
+    return 1;
+}
+
 void lt_api_task_get(struct lt_api_req *req)
 {
-    struct lt_api_task_view view;
+    struct lt_api_task_view view = {0};
     char etag[64], headers[128];
 
+    if (req->if_none_match != NULL && not_modified(req)) {
+        goto out;
+    }
     enum lt_api_store_rc rc = lt_api_store_get(req->cfg, req->tenant, req->id, &view);
     if (rc != LT_API_STORE_OK) {
         lt_api_send_store_failure(req, rc);
@@ -219,6 +244,7 @@ void lt_api_task_get(struct lt_api_req *req)
     }
     snprintf(etag, sizeof(etag), "W/\"%s-%d\"", view.status, view.version);
     snprintf(headers, sizeof(headers), "ETag: %s\r\n", etag);
+    /* The task may have changed since the probe; the full read decides again. */
     if (req->if_none_match != NULL && lt_api_etag_matches(req->if_none_match, etag)) {
         lt_api_send(req, 304, NULL, headers, NULL, 0);
     } else {

@@ -246,6 +246,31 @@ def test_per_tenant_overrides_with_longtask_admin(api_only):
     assert quota(api)["units_limit"] is None and quota(api)["max_active"] == 10
 
 
+def test_active_limit_counts_tasks_created_while_unlimited(api_only):
+    # The active check keeps an upper bound per tenant (sql/003_hot_paths.sql) and only
+    # counts when the bound reaches the limit; creates made while the tenant had no
+    # limit must still be in that bound when a limit comes back.
+    api = Api(api_only)
+    for _ in range(2):
+        api.create_ok("noop", {})                 # under the default limit of 10
+    assert admin(api_only, "quota", "set", api.tenant, "--max-active", "0")[0] == 0
+    for _ in range(11):
+        api.create_ok("noop", {})                 # unlimited: 13 live now
+    assert admin(api_only, "quota", "set", api.tenant, "--max-active", "14")[0] == 0
+    api.create_ok("noop", {})
+    body = assert_problem(api.create("noop", {}), 429, "active_limit_exceeded")
+    assert body["detail"] == "14 of at most 14 tasks are active; wait for one to finish"
+    r = api.request("POST", "/api/v1/tasks/batch", json={"tasks": [{"type": "noop",
+                                                                     "payload": {}}] * 2})
+    assert_problem(r, 429, "active_limit_exceeded")
+    victim = api.request("GET", "/api/v1/tasks", params={"limit": 1}).json()["tasks"][0]["id"]
+    assert api.cancel(victim).status_code == 200
+    api.create_ok("noop", {})                     # the recount sees the room
+    assert_problem(api.create("noop", {}), 429, "active_limit_exceeded")
+    assert task_count(api_only, api.tenant) == 15
+    assert quota(api)["active"] == 14
+
+
 def test_longtask_admin_exit_codes(api_only):
     assert admin(api_only, "quota", "set", "t1")[0] == 2            # nothing to set
     assert admin(api_only, "quota", "set", "t1", "--units", "-1")[0] == 2

@@ -174,6 +174,39 @@ def test_priority_then_run_at_decides_the_order(make_stack):
     assert started == expected, "started in %r, expected %r" % (started, expected)
 
 
+def test_queue_position_counts_ready_tasks_ahead_up_to_the_cap(make_stack):
+    # No worker: the queue only grows. A stack of its own, so the queue is ours alone.
+    st = make_stack(programs=("api",), reaper_loop=None)
+    api = Api(st, tenant_name("qpos"))
+    first = api.create_ok("noop", {})
+    assert first["queue_position"] == 0
+    assert api.create_ok("noop", {})["queue_position"] == 1
+    # Not ready yet: it waits behind the ready ones, and counts for nobody.
+    assert api.create_ok("noop", {}, delay_s=60)["queue_position"] == 2
+    assert api.create_ok("noop", {})["queue_position"] == 2
+    assert api.create_ok("noop", {}, priority="urgent")["queue_position"] == 0
+    low = api.create_ok("noop", {}, priority="low")
+    assert low["queue_position"] == 4
+    assert api.task(first["id"])["queue_position"] == 1   # the urgent one went ahead
+    # A deep queue: the count stops at 1000 (README, Decisions), read "at least 1000".
+    for _ in range(2):
+        r = api.request("POST", "/api/v1/tasks/batch",
+                        json={"tasks": [{"type": "noop", "payload": {}}] * 600})
+        assert r.status_code == 202, r.text
+    assert api.create_ok("noop", {})["queue_position"] == 1000
+    assert api.task(low["id"])["queue_position"] == 1000
+    assert api.task(first["id"])["queue_position"] == 1
+    # A conditional GET answers from the ETag alone, and a wrong id is still 404.
+    r = api.get(first["id"])
+    etag = r.headers["ETag"]
+    r = api.get(first["id"], headers={"If-None-Match": etag})
+    assert r.status_code == 304 and r.headers["ETag"] == etag and r.content == b""
+    r = api.get(first["id"], headers={"If-None-Match": 'W/"pending-0"'})
+    assert r.status_code == 200 and r.json()["queue_position"] == 1
+    missing = "01937c4e-8f2a-7b3c-9d1e-2f3a4b5c6d7e"
+    assert_problem(api.get(missing, headers={"If-None-Match": etag}), 404, "not_found")
+
+
 def test_cancel_pending_task(stack):
     api = Api(stack, tenant_name("cxp"))
     task = api.create_ok("noop", {}, delay_s=60)
