@@ -60,7 +60,8 @@ struct child {
     char host[256];
     int pid;
     char worker_id[300];
-    char *queues; /* text[] literal of the configured queues */
+    char *queues;   /* text[] literal of the configured queues, from queue_turn on */
+    int queue_turn; /* the queue the next claim tries first */
 
     PGconn *conn; /* NULL while disconnected */
     int conn_fd;
@@ -424,6 +425,30 @@ static void start_task(struct child *c, PGresult *res, int row)
     lt_wrk_handler_start(t, h, &c->owner);
 }
 
+/* The claim's queue array, starting at queue_turn. The claim takes queues in array order
+ * until its batch is full, so turning the array after each claim keeps a busy queue from
+ * starving the others. Queue names are [A-Za-z0-9_.-] (lt_cfg_name_ok): quoting needs no
+ * escapes, and the buffer was sized for all of them at start. */
+static void write_queue_literal(struct child *c)
+{
+    const struct lt_cfg *cfg = c->cfg;
+    size_t len = 0;
+    c->queues[len++] = '{';
+    for (int k = 0; k < cfg->worker_nqueues; k++) {
+        const char *q = cfg->worker_queues[(c->queue_turn + k) % cfg->worker_nqueues];
+        size_t n = strlen(q);
+        if (k > 0) {
+            c->queues[len++] = ',';
+        }
+        c->queues[len++] = '"';
+        memcpy(c->queues + len, q, n);
+        len += n;
+        c->queues[len++] = '"';
+    }
+    c->queues[len++] = '}';
+    c->queues[len] = '\0';
+}
+
 static void claim(struct child *c)
 {
     int lost = 0;
@@ -448,6 +473,10 @@ static void claim(struct child *c)
         }
         PQclear(res);
         c->backlog = rows == n;
+        if (c->cfg->worker_nqueues > 1) {
+            c->queue_turn = (c->queue_turn + 1) % c->cfg->worker_nqueues;
+            write_queue_literal(c);
+        }
         if (!c->backlog) {
             return;
         }
@@ -661,15 +690,7 @@ static int child_init(struct child *c, const struct lt_cfg *cfg)
     if ((c->queues = malloc(cap)) == NULL) {
         return -1;
     }
-    size_t len = 0;
-    c->queues[len++] = '{';
-    for (int i = 0; i < cfg->worker_nqueues; i++) {
-        /* Queue names are [A-Za-z0-9_.-] (lt_cfg_name_ok): quoting needs no escapes. */
-        len += (size_t)snprintf(c->queues + len, cap - len, "%s\"%s\"", i > 0 ? "," : "",
-                                cfg->worker_queues[i]);
-    }
-    c->queues[len++] = '}';
-    c->queues[len] = '\0';
+    write_queue_literal(c);
     lt_wrk_writer_init(&c->writer, c->worker_id);
     if ((c->loop = lt_wrk_loop_new()) == NULL) {
         return -1;

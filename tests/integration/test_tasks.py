@@ -157,9 +157,10 @@ def test_priority_then_run_at_decides_the_order(make_stack):
         # Equal priority runs in run_at order, not creation order: give the normal ones
         # run_at times in reverse creation order (all in the past, so all are ready), and
         # the low one the oldest run_at of all, which priority must still overrule.
-        for age_ms, tid in ((300, normal[0]), (400, normal[1]), (500, normal[2]), (900, low)):
-            st.sql("UPDATE tasks SET run_at = now() - make_interval(secs => %s) WHERE id = %s",
-                   age_ms / 1000.0, tid)
+        # One statement, so every run_at is measured from the same now().
+        st.sql("UPDATE tasks t SET run_at = now() - make_interval(secs => v.age) "
+               "FROM (VALUES (%s::uuid, 0.3), (%s::uuid, 0.4), (%s::uuid, 0.5), (%s::uuid, 0.9))"
+               " AS v(id, age) WHERE t.id = v.id", normal[0], normal[1], normal[2], low)
         assert st.sql("SELECT count(*) FROM tasks WHERE tenant = %s AND status = 'pending'",
                       api.tenant)[0][0] == 6
     finally:
