@@ -169,6 +169,22 @@ int lt_wrk_store_prepare(PGconn *conn, int statement_timeout_ms, int *lost)
                   NULL, lost) < 0) {
         return -1;
     }
+    /* The claim still sorts its few returned rows, and a disabled sort adds 1e10 to a
+     * plan's estimated cost: far over jit_above_cost, so PostgreSQL would JIT-compile
+     * the claim on every run (hundreds of ms for a claim that reads 32 index entries).
+     * The worker's statements are all short: JIT never pays for itself here. */
+    if (run_plain(conn, "set jit", "SELECT set_config('jit', 'off', false)", 0, NULL, lost) <
+        0) {
+        return -1;
+    }
+    /* A generic plan of the claim, built from statistics that say nothing about the
+     * burst to come, may choose a hash join over a scan of tasks; plan each claim with
+     * its own parameters instead (planning costs far less than a wrong plan). */
+    if (run_plain(conn, "set plan_cache_mode",
+                  "SELECT set_config('plan_cache_mode', 'force_custom_plan', false)", 0, NULL,
+                  lost) < 0) {
+        return -1;
+    }
     if (lt_wrk_store_prepare_one(conn, "lt_claim", sql_claim, lost) < 0 ||
         lt_wrk_store_prepare_one(conn, "lt_heartbeat", sql_heartbeat, lost) < 0 ||
         lt_wrk_store_prepare_one(conn, "lt_progress", sql_progress, lost) < 0 ||
