@@ -1,0 +1,139 @@
+"""
+ceilings.py -- what PostgreSQL itself commits on the stack's own cluster when nothing
+but pgbench talks to it: the yardstick every longtask figure is divided by.
+
+The ceiling table is `bench_tasks (LIKE tasks INCLUDING ALL)` in the longtask database:
+the same columns, defaults, CHECKs and indexes (the partial claim index, the unique
+idempotency index, ...). LIKE does not copy the table's storage parameters
+(fillfactor, per-table autovacuum settings), so they are copied from pg_class.reloptions
+with ALTER TABLE ... SET. Rows look like what the API inserts: a uuid id, tenant, type,
+queue, priority, a small jsonb payload, max_retries, timeout_s, cost, metadata, run_at,
+event_seq, quota_window (the id is gen_random_uuid(), where the API sends a UUIDv7 made
+in C: the ceiling is not flattered by an ordered key).
+
+Two scripts, each run with -n (no vacuum), -M prepared, a fixed duration, the table
+truncated and a CHECKPOINT taken before every run:
+  one_row   INSERT ... VALUES (...): one row per transaction (at 1, 8 and 32 clients);
+  rows_1000 INSERT ... SELECT ... FROM generate_series(1, 1000): 1,000 rows per
+            transaction; rows/s = transactions/s x 1,000.
+"""
+
+import os
+import re
+import subprocess
+import tempfile
+
+import psycopg2
+
+PAYLOAD = '{"bench": true, "note": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}'
+
+COLUMNS = ("id, tenant, type, queue, priority, payload, max_retries, timeout_s, cost, "
+           "metadata, run_at, event_seq, quota_window")
+VALUES = ("gen_random_uuid(), 'bench', 'noop', 'default', 1::smallint, '%s'::jsonb, 3, 60, 1, "
+          "'{}'::jsonb, now(), 1, now()" % PAYLOAD)
+
+SCRIPTS = {
+    "one_row": "INSERT INTO bench_tasks (%s) VALUES (%s);\n" % (COLUMNS, VALUES),
+    "rows_1000": "INSERT INTO bench_tasks (%s) SELECT %s FROM generate_series(1, 1000);\n"
+                 % (COLUMNS, VALUES),
+}
+ROWS_PER_TX = {"one_row": 1, "rows_1000": 1000}
+
+
+def _connect(db_url):
+    conn = psycopg2.connect(db_url, connect_timeout=10)
+    conn.autocommit = True
+    return conn
+
+
+def create_table(db_url):
+    """Creates bench_tasks like tasks; returns what it carried over (for the report)."""
+    conn = _connect(db_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS bench_tasks")
+            cur.execute("CREATE TABLE bench_tasks (LIKE tasks INCLUDING ALL)")
+            cur.execute("SELECT reloptions FROM pg_class WHERE relname = 'tasks'")
+            opts = cur.fetchone()[0] or []
+            if opts:
+                cur.execute("ALTER TABLE bench_tasks SET (%s)" % ", ".join(opts))
+            cur.execute("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+                        "WHERE c.relname = %s", ("tasks",))
+            n_tasks = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+                        "WHERE c.relname = %s", ("bench_tasks",))
+            n_bench = cur.fetchone()[0]
+            cur.execute("SELECT reloptions FROM pg_class WHERE relname = 'bench_tasks'")
+            bench_opts = cur.fetchone()[0] or []
+    finally:
+        conn.close()
+    if n_bench != n_tasks:
+        raise RuntimeError("bench_tasks has %d indexes, tasks %d" % (n_bench, n_tasks))
+    return {"like": "LIKE tasks INCLUDING ALL", "indexes": n_bench,
+            "reloptions": bench_opts}
+
+
+def drop_table(db_url):
+    conn = _connect(db_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS bench_tasks")
+    finally:
+        conn.close()
+
+
+def reset(db_url, table="bench_tasks"):
+    """TRUNCATE the table and CHECKPOINT, so every run starts alike."""
+    conn = _connect(db_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET lock_timeout = '20s'")
+            cur.execute("TRUNCATE %s" % table)
+            cur.execute("CHECKPOINT")
+    finally:
+        conn.close()
+
+
+def pgbench(pg_bin, db_url, script, clients, seconds, workdir):
+    """One pgbench run of SCRIPTS[script]; returns its figures (tps without the
+    connection time, rows/s, latency average) and the command line."""
+    path = os.path.join(workdir, script + ".sql")
+    with open(path, "w") as f:
+        f.write(SCRIPTS[script])
+    threads = max(1, min(clients, os.cpu_count() or 1))
+    argv = [os.path.join(pg_bin, "pgbench"), "-n", "-M", "prepared", "-f", path,
+            "-c", str(clients), "-j", str(threads), "-T", str(seconds), db_url]
+    res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=seconds + 60)
+    if res.returncode != 0:
+        raise RuntimeError("pgbench failed (%d):\n%s" % (res.returncode, res.stdout[-2000:]))
+    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", res.stdout)
+    lat = re.search(r"latency average = ([0-9.]+) ms", res.stdout)
+    txs = re.search(r"number of transactions actually processed: (\d+)", res.stdout)
+    if m is None:
+        raise RuntimeError("no tps in pgbench output:\n" + res.stdout[-2000:])
+    tps = float(m.group(1))
+    return {"clients": clients, "threads": threads, "seconds": seconds,
+            "transactions": int(txs.group(1)) if txs else None,
+            "tps": round(tps, 1), "rows_per_s": round(tps * ROWS_PER_TX[script], 1),
+            "latency_avg_ms": float(lat.group(1)) if lat else None,
+            "command": " ".join(argv[:-1] + ["<db_url>"])}
+
+
+def measure(pg_bin, db_url, plan, seconds, rounds, on_run=None):
+    """Runs every (script, clients) of plan `rounds` times, interleaved (so a slow
+    moment of the machine spreads over all of them). Returns
+    {"one_row_c8": {"runs": [...], ...}, ...}; on_run(key, run) is called after each."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="longtask-pgbench-") as workdir:
+        for _ in range(rounds):
+            for script, clients in plan:
+                key = "%s_c%d" % (script, clients)
+                reset(db_url)
+                run = pgbench(pg_bin, db_url, script, clients, seconds, workdir)
+                out.setdefault(key, {"script": SCRIPTS[script].strip(), "runs": []})
+                out[key]["runs"].append(run)
+                if on_run:
+                    on_run(key, run)
+    reset(db_url)
+    return out
