@@ -27,6 +27,32 @@ static const char sql_completed[] =
     " INSERT INTO task_events (task_id, seq, kind, progress, message)"
     " SELECT id, event_seq, 'completed', 100, NULL FROM t";
 
+/* Every completion a child collected in one loop turn, in one statement: at high rates
+ * the commit, not the work, is what a completion costs, so one commit for many tasks is
+ * what lets a drain approach what PostgreSQL can write. $1 is a JSON array of
+ * {id, attempt, result, duration_ms}; the same conditions as sql_completed hold per row,
+ * and the ids written come back (a missing id was rescued or cancelled meanwhile). */
+static const char sql_completed_batch[] =
+    "WITH f AS ("
+    "  SELECT * FROM jsonb_to_recordset($1::jsonb)"
+    "    AS f(id uuid, attempt int, result jsonb, duration_ms bigint)"
+    "), t AS ("
+    "  UPDATE tasks SET status = 'completed', result = f.result, progress = 100,"
+    "    completed_at = now(), error = NULL, lease_until = NULL,"
+    "    metadata = tasks.metadata || jsonb_build_object('duration_ms', f.duration_ms,"
+    "                                                   'worker', $2::text),"
+    "    version = tasks.version + 1, updated_at = now(), event_seq = tasks.event_seq + 1"
+    "  FROM f WHERE tasks.id = f.id AND tasks.attempt = f.attempt AND tasks.status = 'running'"
+    "  RETURNING tasks.id, tasks.event_seq"
+    "), e AS ("
+    "  INSERT INTO task_events (task_id, seq, kind, progress, message)"
+    "  SELECT id, event_seq, 'completed', 100, NULL FROM t"
+    ")"
+    " SELECT id::text FROM t";
+
+/* The most completions written by one statement. */
+#define COMPLETED_BATCH_MAX 500
+
 static const char sql_retry[] =
     "WITH t AS ("
     "  UPDATE tasks SET status = 'retry', run_at = now() + $3::bigint * interval '1 millisecond',"
@@ -84,6 +110,7 @@ void lt_wrk_writer_init(struct lt_wrk_writer *w, const char *worker_id)
 int lt_wrk_writer_prepare(PGconn *conn, int *lost)
 {
     if (lt_wrk_store_prepare_one(conn, "lt_completed", sql_completed, lost) < 0 ||
+        lt_wrk_store_prepare_one(conn, "lt_completed_batch", sql_completed_batch, lost) < 0 ||
         lt_wrk_store_prepare_one(conn, "lt_retry", sql_retry, lost) < 0 ||
         lt_wrk_store_prepare_one(conn, "lt_failed", sql_failed, lost) < 0 ||
         lt_wrk_store_prepare_one(conn, "lt_cancelled", sql_cancelled, lost) < 0 ||
@@ -219,31 +246,102 @@ out:
     return rc;
 }
 
+static void note_written(const struct lt_wrk_write *wr, int rc)
+{
+    if (rc > 0) {
+        log_written(wr);
+        return;
+    }
+    lt_log_warn(rc == 0 ? "task_outcome_dropped" : "task_write_failed",
+                json_pack("{ss ss si ss}", "task_id", wr->id, "type", wr->type, "attempt",
+                          wr->attempt, "outcome", kind_events[wr->kind] + 5),
+                rc == 0 ? "the attempt is no longer running here (rescued, cancelled "
+                          "or finished elsewhere); outcome not written"
+                        : "outcome not written; the lease will lapse and the reaper "
+                          "will put the task back");
+}
+
+static void pop_head(struct lt_wrk_writer *w)
+{
+    struct lt_wrk_write *wr = w->head;
+    w->head = wr->next;
+    if (w->head == NULL) {
+        w->tail = NULL;
+    }
+    w->pending--;
+    write_free(wr);
+}
+
+/* The run of completions at the head of the queue (at most COMPLETED_BATCH_MAX) in one
+ * statement. Returns how many writes it settled (written or dropped), 0 when the batch
+ * could not be built (the caller writes the head alone), -1 when the statement failed. */
+static int write_completed_batch(struct lt_wrk_writer *w, PGconn *conn, int *lost)
+{
+    json_t *rows = json_array();
+    char *text = NULL;
+    PGresult *res = NULL;
+    int n = 0, rc = 0;
+
+    if (rows == NULL) {
+        goto out;
+    }
+    for (struct lt_wrk_write *wr = w->head;
+         wr != NULL && wr->kind == LT_WRK_WRITE_COMPLETED && n < COMPLETED_BATCH_MAX;
+         wr = wr->next, n++) {
+        json_t *row = json_pack("{ss si so sI}", "id", wr->id, "attempt", wr->attempt, "result",
+                                wr->result != NULL ? json_incref(wr->result) : json_object(),
+                                "duration_ms", (json_int_t)wr->duration_ms);
+        if (row == NULL || json_array_append_new(rows, row) < 0) {
+            goto out;
+        }
+    }
+    if (n < 2 || (text = json_dumps(rows, JSON_COMPACT)) == NULL) {
+        goto out; /* a lone completion takes the plain statement */
+    }
+    const char *p[] = {text, w->worker_id};
+    res = lt_wrk_store_exec(conn, "lt_completed_batch", 2, p, lost);
+    if (res == NULL) {
+        rc = -1;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        const struct lt_wrk_write *wr = w->head;
+        int written = 0;
+        for (int r = 0; r < PQntuples(res) && !written; r++) {
+            written = strcmp(PQgetvalue(res, r, 0), wr->id) == 0;
+        }
+        note_written(wr, written);
+        pop_head(w);
+    }
+    rc = n;
+out:
+    PQclear(res);
+    free(text);
+    json_decref(rows);
+    return rc;
+}
+
 int lt_wrk_writer_flush(struct lt_wrk_writer *w, PGconn *conn, int *lost)
 {
     while (w->head != NULL && conn != NULL) {
-        struct lt_wrk_write *wr = w->head;
-        int rc = write_one(w, conn, wr, lost);
+        if (w->head->kind == LT_WRK_WRITE_COMPLETED) {
+            int settled = write_completed_batch(w, conn, lost);
+            if (settled < 0 && *lost) {
+                break; /* kept for the flush after the reconnect */
+            }
+            if (settled > 0) {
+                continue;
+            }
+            /* 0: one completion, or the batch could not be built: write it alone below.
+             * A batch statement that failed for another reason falls back the same way,
+             * so one bad row cannot hold up the others. */
+        }
+        int rc = write_one(w, conn, w->head, lost);
         if (rc < 0 && *lost) {
-            break; /* kept for the flush after the reconnect */
+            break;
         }
-        if (rc > 0) {
-            log_written(wr);
-        } else {
-            lt_log_warn(rc == 0 ? "task_outcome_dropped" : "task_write_failed",
-                        json_pack("{ss ss si ss}", "task_id", wr->id, "type", wr->type, "attempt",
-                                  wr->attempt, "outcome", kind_events[wr->kind] + 5),
-                        rc == 0 ? "the attempt is no longer running here (rescued, cancelled "
-                                  "or finished elsewhere); outcome not written"
-                                : "outcome not written; the lease will lapse and the reaper "
-                                  "will put the task back");
-        }
-        w->head = wr->next;
-        if (w->head == NULL) {
-            w->tail = NULL;
-        }
-        w->pending--;
-        write_free(wr);
+        note_written(w->head, rc);
+        pop_head(w);
     }
     return w->pending;
 }
