@@ -23,8 +23,7 @@ static void set_error(struct lt_api_verr *verr, int status, const char *field, c
         snprintf(verr->detail, sizeof(verr->detail), "%s: %s", field, msg);
     }
     if (json_array_size(verr->errors) < ERRORS_MAX) {
-        json_array_append_new(verr->errors,
-                              json_pack("{ss ss}", "field", field, "message", msg));
+        json_array_append_new(verr->errors, json_pack("{ss ss}", "field", field, "message", msg));
     }
     if (verr->status == 0 || status < verr->status) {
         verr->status = status;
@@ -95,8 +94,7 @@ int lt_api_validate_batch(const struct lt_cfg *cfg, json_t *body, int64_t now_us
     }
     for (size_t i = 0; i < count; i++) {
         struct lt_api_verr one;
-        if (lt_api_validate_create(cfg, json_array_get(tasks, i), now_us, &(*specs)[i], &one) <
-            0) {
+        if (lt_api_validate_create(cfg, json_array_get(tasks, i), now_us, &(*specs)[i], &one) < 0) {
             take_errors(verr, (int)i, &one, &unknown);
         }
     }
@@ -145,8 +143,7 @@ void lt_api_task_batch(struct lt_api_req *req)
             json_decref(verr.errors);
             lt_api_send_internal(req);
         } else {
-            lt_api_send_problem(req, verr.status, verr.code, NULL, verr.errors, "%s",
-                                verr.detail);
+            lt_api_send_problem(req, verr.status, verr.code, NULL, verr.errors, "%s", verr.detail);
         }
         goto out;
     }
@@ -170,10 +167,10 @@ void lt_api_task_batch(struct lt_api_req *req)
         lt_api_send_charge_failure(req, rc, &ch);
         goto out;
     }
-    lt_log_info("tasks_created",
-                json_pack("{ss si sI}", "tenant", req->tenant, "tasks", n, "cost",
-                          (json_int_t)cost),
-                "batch of %d tasks created", n);
+    lt_log_info(
+        "tasks_created",
+        json_pack("{ss si sI}", "tenant", req->tenant, "tasks", n, "cost", (json_int_t)cost),
+        "batch of %d tasks created", n);
     lt_api_quota_headers(headers, sizeof(headers), ch.lim.units, ch.lim.window_s, ch.used,
                          ch.reset_s);
     lt_api_send(req, 202, "application/json", headers[0] != '\0' ? headers : NULL, out,

@@ -26,8 +26,8 @@
 
 /* "ltik" as the class id: one lock per (tenant, key). */
 static struct lt_api_stmt st_key_lock = {
-    "lt_key_lock", "SELECT pg_try_advisory_xact_lock(1819568491, hashtext($1 || chr(10) || $2))",
-    2, 0};
+    "lt_key_lock", "SELECT pg_try_advisory_xact_lock(1819568491, hashtext($1 || chr(10) || $2))", 2,
+    0};
 
 static struct lt_api_stmt st_key_lookup = {
     "lt_key_lookup",
@@ -62,10 +62,12 @@ static struct lt_api_stmt st_insert_task = {
     "  INSERT INTO task_events (task_id, seq, kind, progress)\n"
     "  SELECT id, 1, 'created', 0 FROM n)\n"
     "SELECT n.json, n.status::text, n.version, n.type, 0,\n"
-    "       " LT_API_SQL_QUEUE_POSITION("n.queue", "n.priority", "n.run_at", "n.id") ",\n"
-    "       greatest(extract(epoch FROM n.run_at - now()), 0)::float8, 0::float8,\n"
-    "       pg_notify('lt_q_' || n.queue, '')\n"
-    "  FROM n",
+    "       " LT_API_SQL_QUEUE_POSITION(
+        "n.queue", "n.priority", "n.run_at",
+        "n.id") ",\n"
+                "       greatest(extract(epoch FROM n.run_at - now()), 0)::float8, 0::float8,\n"
+                "       pg_notify('lt_q_' || n.queue, '')\n"
+                "  FROM n",
     17, 0};
 
 /* The Idempotency-Key step: OK (go on and create), REPLAYED (out filled), KEY_REUSED,
@@ -110,7 +112,8 @@ out:
 }
 
 /* Active limit, then the units: the type's cost, else the fallback's. *use is the spec
- * to create. OK, ACTIVE, QUOTA or a failure. */
+ * to create. OK, ACTIVE, QUOTA, AGAIN (api_charge.h: roll back, run again) or a
+ * failure. */
 static enum lt_api_store_rc charge(PGconn *conn, const struct lt_cfg *cfg, const char *tenant,
                                    const struct lt_api_create_in *in, struct lt_api_charge *ch,
                                    const struct lt_api_task_spec **use, long *cost)
@@ -121,8 +124,8 @@ static enum lt_api_store_rc charge(PGconn *conn, const struct lt_cfg *cfg, const
         (r = lt_api_charge_active(conn, tenant, 1, ch)) < 0) {
         return lt_api_store_failed();
     }
-    if (r == 0) {
-        return LT_API_STORE_ACTIVE;
+    if (r != 1) {
+        return r == 2 ? LT_API_STORE_AGAIN : LT_API_STORE_ACTIVE;
     }
     *use = in->spec;
     *cost = in->cost;
@@ -137,15 +140,14 @@ static enum lt_api_store_rc charge(PGconn *conn, const struct lt_cfg *cfg, const
         }
         ch->needed = r == 0 ? in->cost : 0;
     }
-    return r == 0 ? LT_API_STORE_QUOTA : LT_API_STORE_OK;
+    return r == 2 ? LT_API_STORE_AGAIN : r == 0 ? LT_API_STORE_QUOTA : LT_API_STORE_OK;
 }
 
 /* Inserts the task and fills out with its view. */
 static enum lt_api_store_rc insert_one(PGconn *conn, const char *tenant, const char *id,
                                        const struct lt_api_create_in *in,
                                        const struct lt_api_task_spec *spec, long cost_units,
-                                       const struct lt_api_charge *ch,
-                                       struct lt_api_task_view *out)
+                                       const struct lt_api_charge *ch, struct lt_api_task_view *out)
 {
     enum lt_api_store_rc rc = LT_API_STORE_ERROR;
     char prio[8], retries[16], timeout[16], cost[24], run_at[24], delay[16], window[24];
@@ -212,25 +214,27 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
     if ((conn = lt_api_store_conn(cfg)) == NULL) {
         return LT_API_STORE_DOWN;
     }
-    if (lt_db_begin(conn) < 0) {
-        return lt_api_store_failed();
-    }
-    if (in->idem_key != NULL) {
-        rc = check_key(conn, tenant, in, out);
-        if (rc == LT_API_STORE_REPLAYED) {
-            lt_db_rollback(conn); /* nothing was written */
-            return rc;
+    do {
+        if (lt_db_begin(conn) < 0) {
+            return lt_api_store_failed();
         }
-        if (rc != LT_API_STORE_OK) {
-            return lt_api_store_finish(rc, out);
+        if (in->idem_key != NULL) {
+            rc = check_key(conn, tenant, in, out);
+            if (rc == LT_API_STORE_REPLAYED) {
+                lt_db_rollback(conn); /* nothing was written */
+                return rc;
+            }
+            if (rc != LT_API_STORE_OK) {
+                return lt_api_store_finish(rc, out);
+            }
         }
-    }
-    if ((rc = charge(conn, cfg, tenant, in, ch, &use, &cost)) != LT_API_STORE_OK ||
-        (rc = insert_one(conn, tenant, id, in, use, cost, ch, out)) != LT_API_STORE_OK) {
-        return lt_api_store_finish(rc, out);
-    }
-    *degraded = use != in->spec;
-    return lt_api_store_finish(LT_API_STORE_OK, out);
+        if ((rc = charge(conn, cfg, tenant, in, ch, &use, &cost)) == LT_API_STORE_OK) {
+            rc = insert_one(conn, tenant, id, in, use, cost, ch, out);
+        }
+        rc = lt_api_store_finish(rc, out);
+    } while (rc == LT_API_STORE_AGAIN);
+    *degraded = rc == LT_API_STORE_OK && use != in->spec;
+    return rc;
 }
 
 /* ---- batch ---- */
@@ -249,9 +253,8 @@ static const char SQL_INSERT_BATCH[] =
     "       priority smallint, payload jsonb, max_retries int, timeout_s int, cost int,\n"
     "       callback_url text, metadata jsonb, run_at_us bigint, delay_s int)";
 
-static const char SQL_BATCH_CREATED[] =
-    "INSERT INTO task_events (task_id, seq, kind, progress)\n"
-    "SELECT id, 1, 'created', 0 FROM unnest($1::uuid[]) AS id";
+static const char SQL_BATCH_CREATED[] = "INSERT INTO task_events (task_id, seq, kind, progress)\n"
+                                        "SELECT id, 1, 'created', 0 FROM unnest($1::uuid[]) AS id";
 
 static const char SQL_BATCH_NOTIFY[] =
     "SELECT pg_notify('lt_q_' || q, '') FROM unnest($1::text[]) AS q";
@@ -268,13 +271,13 @@ static char *batch_rows(int n, char (*ids)[LT_UUID_STR_LEN], const struct lt_api
 
     for (int i = 0; rows != NULL && i < n; i++) {
         const struct lt_api_task_spec *s = &specs[i];
-        json_t *r = json_pack(
-            "{ss ss ss si sO si si sI ss? sO? so? si}", "id", ids[i], "type", s->type->name,
-            "queue", s->queue, "priority", s->priority, "payload", s->payload, "max_retries",
-            s->max_retries, "timeout_s", s->timeout_s, "cost",
-            (json_int_t)lt_api_quota_cost(s->type, s->payload), "callback_url", s->callback_url,
-            "metadata", s->metadata, "run_at_us",
-            s->has_run_at ? json_integer((json_int_t)s->run_at_us) : NULL, "delay_s", s->delay_s);
+        json_t *r = json_pack("{ss ss ss si sO si si sI ss? sO? so? si}", "id", ids[i], "type",
+                              s->type->name, "queue", s->queue, "priority", s->priority, "payload",
+                              s->payload, "max_retries", s->max_retries, "timeout_s", s->timeout_s,
+                              "cost", (json_int_t)lt_api_quota_cost(s->type, s->payload),
+                              "callback_url", s->callback_url, "metadata", s->metadata, "run_at_us",
+                              s->has_run_at ? json_integer((json_int_t)s->run_at_us) : NULL,
+                              "delay_s", s->delay_s);
         if (r == NULL || json_array_append_new(rows, r) < 0) {
             goto out;
         }
@@ -383,18 +386,19 @@ enum lt_api_store_rc lt_api_store_batch(const struct lt_cfg *cfg, const char *te
     if ((conn = lt_api_store_conn(cfg)) == NULL) {
         return LT_API_STORE_DOWN;
     }
+again:
     if (lt_db_begin(conn) < 0) {
         return lt_api_store_failed();
     }
     if (lt_api_charge_limits(conn, cfg, tenant, ch) < 0 ||
         (r = lt_api_charge_active(conn, tenant, n, ch)) < 0) {
         rc = lt_api_store_failed();
-    } else if (r == 0) {
-        rc = LT_API_STORE_ACTIVE;
+    } else if (r != 1) {
+        rc = r == 2 ? LT_API_STORE_AGAIN : LT_API_STORE_ACTIVE;
     } else if ((r = lt_api_charge_units(conn, tenant, cost, ch)) < 0) {
         rc = lt_api_store_failed();
-    } else if (r == 0) {
-        rc = LT_API_STORE_QUOTA;
+    } else if (r != 1) {
+        rc = r == 2 ? LT_API_STORE_AGAIN : LT_API_STORE_QUOTA;
     } else {
         rc = insert_batch(conn, tenant, n, ids, specs, ch, body);
     }
@@ -407,6 +411,9 @@ enum lt_api_store_rc lt_api_store_batch(const struct lt_cfg *cfg, const char *te
         }
         free(*body);
         *body = NULL;
+    }
+    if (rc == LT_API_STORE_AGAIN) {
+        goto again; /* at most once: ch->slow is set now */
     }
     return rc;
 }
@@ -422,7 +429,8 @@ enum lt_api_store_rc lt_api_store_quota(const struct lt_cfg *cfg, const char *te
     if (conn == NULL) {
         return LT_API_STORE_DOWN;
     }
-    if (lt_api_charge_limits(conn, cfg, tenant, ch) < 0 || lt_api_charge_read(conn, tenant, ch) < 0) {
+    if (lt_api_charge_limits(conn, cfg, tenant, ch) < 0 ||
+        lt_api_charge_read(conn, tenant, ch) < 0) {
         return lt_api_store_failed();
     }
     return LT_API_STORE_OK;

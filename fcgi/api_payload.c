@@ -63,8 +63,8 @@ static int number_in(struct pcheck *p, json_t *obj, const char *key, double min,
     return 0;
 }
 
-static int integer_in(struct pcheck *p, json_t *obj, const char *key, long long min,
-                      long long max, int required)
+static int integer_in(struct pcheck *p, json_t *obj, const char *key, long long min, long long max,
+                      int required)
 {
     json_t *v = json_object_get(obj, key);
     char field[64];
@@ -101,8 +101,7 @@ static void check_sleep(struct pcheck *p, json_t *payload)
 
 static void check_message(struct pcheck *p, json_t *m, size_t i)
 {
-    static const char *const roles[] = {"system", "user", "assistant", "tool", "developer",
-                                        NULL};
+    static const char *const roles[] = {"system", "user", "assistant", "tool", "developer", NULL};
     char field[96];
     if (!json_is_object(m)) {
         snprintf(field, sizeof(field), "payload.messages[%zu]", i);
@@ -237,8 +236,8 @@ static void check_http(struct pcheck *p, json_t *payload)
     }
 }
 
-void lt_api_payload_check(const struct lt_cfg *cfg, const struct lt_type_cfg *type,
-                          json_t *payload, lt_api_payload_err_fn err, void *ctx)
+void lt_api_payload_check(const struct lt_cfg *cfg, const struct lt_type_cfg *type, json_t *payload,
+                          lt_api_payload_err_fn err, void *ctx)
 {
     struct pcheck p = {cfg, err, ctx};
     switch (type->handler) {

@@ -22,7 +22,7 @@
 
 typedef void (*lt_api_payload_err_fn)(void *ctx, const char *field, const char *message);
 
-void lt_api_payload_check(const struct lt_cfg *cfg, const struct lt_type_cfg *type,
-                          json_t *payload, lt_api_payload_err_fn err, void *ctx);
+void lt_api_payload_check(const struct lt_cfg *cfg, const struct lt_type_cfg *type, json_t *payload,
+                          lt_api_payload_err_fn err, void *ctx);
 
 #endif

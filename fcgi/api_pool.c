@@ -25,6 +25,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "api_charge.h"
 #include "api_router.h"
 #include "api_store.h"
 #include "clock.h"
@@ -62,12 +63,13 @@ static int handle(int sig, void (*fn)(int))
 
 /* ---- the child ---- */
 
-static void child_main(const struct lt_cfg *cfg, int listen_fd, const sigset_t *mask)
+static void child_main(const struct lt_cfg *cfg, int listen_fd, const sigset_t *mask, int slot)
 {
     FCGX_Request req;
     int served = 0, status = 0;
 
     child_stop = 0;
+    lt_api_charge_set_stripe(slot);
     handle(SIGTERM, on_child_signal);
     handle(SIGINT, on_child_signal);
     handle(SIGHUP, SIG_IGN);
@@ -140,9 +142,10 @@ static int spawn(struct pool *p, struct slot *s)
         int fd = p->listen_fd;
         const struct lt_cfg *cfg = p->cfg;
         sigset_t mask = p->orig_mask;
+        int slot = (int)(s - p->slots);
         free(p->slots);
         free(p->retiring);
-        child_main(cfg, fd, &mask);
+        child_main(cfg, fd, &mask, slot);
     }
     s->pid = pid;
     s->started_ms = lt_mono_ms();

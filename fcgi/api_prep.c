@@ -38,14 +38,15 @@ static void note_failure(PGconn *conn, PGresult *res, const struct lt_api_stmt *
     char msg[512], head[80];
 
     snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", state != NULL ? state : "");
-    snprintf(msg, sizeof(msg), "%s", res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    snprintf(msg, sizeof(msg), "%s",
+             res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn));
     msg[strcspn(msg, "\n")] = '\0';
     snprintf(head, sizeof(head), "%s", st->sql);
     head[strcspn(head, "\n")] = '\0';
-    lt_log(lt_api_prep_last_was_connection(conn) ? LT_LOG_WARN : LT_LOG_ERROR, "db_error",
-           json_pack("{ss ss ss}", "sqlstate", last_sqlstate, "statement", head, "prepared",
-                     st->name),
-           "%s", msg);
+    lt_log(
+        lt_api_prep_last_was_connection(conn) ? LT_LOG_WARN : LT_LOG_ERROR, "db_error",
+        json_pack("{ss ss ss}", "sqlstate", last_sqlstate, "statement", head, "prepared", st->name),
+        "%s", msg);
 }
 
 static int ok(PGresult *res)

@@ -29,14 +29,14 @@ void lt_api_quota_get(struct lt_api_req *req)
     long left = ch.lim.units - ch.used > 0 ? ch.lim.units - ch.used : 0;
     lt_api_quota_headers(headers, sizeof(headers), ch.lim.units, ch.lim.window_s, ch.used,
                          ch.reset_s);
-    lt_api_send_json(
-        req, 200, headers[0] != '\0' ? headers : NULL,
-        json_pack("{so sI so ss si ss so si}", "units_limit", limit_json(ch.lim.units),
-                  "units_used", (json_int_t)ch.used, "units_remaining",
-                  ch.lim.units > 0 ? json_integer((json_int_t)left) : json_null(), "window",
-                  lt_api_quota_window_name(ch.lim.window_s, window, sizeof(window)), "window_s",
-                  ch.lim.window_s, "resets_at", ch.resets_at, "max_active",
-                  limit_json(ch.lim.max_active), "active", ch.active));
+    lt_api_send_json(req, 200, headers[0] != '\0' ? headers : NULL,
+                     json_pack("{so sI so ss si ss so si}", "units_limit", limit_json(ch.lim.units),
+                               "units_used", (json_int_t)ch.used, "units_remaining",
+                               ch.lim.units > 0 ? json_integer((json_int_t)left) : json_null(),
+                               "window",
+                               lt_api_quota_window_name(ch.lim.window_s, window, sizeof(window)),
+                               "window_s", ch.lim.window_s, "resets_at", ch.resets_at, "max_active",
+                               limit_json(ch.lim.max_active), "active", ch.active));
 }
 
 void lt_api_quota_check(struct lt_api_req *req)

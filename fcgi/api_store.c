@@ -183,10 +183,12 @@ static struct lt_api_stmt st_read = {
     "lt_task_read",
     "SELECT lt_task_json(t, true)::text, t.status::text, t.version, t.type, t.progress,\n"
     "       CASE WHEN t.status IN ('pending', 'retry') THEN\n"
-    "         " LT_API_SQL_QUEUE_POSITION("t.queue", "t.priority", "t.run_at", "t.id") " END,\n"
-    "       greatest(extract(epoch FROM t.run_at - now()), 0)::float8,\n"
-    "       coalesce(extract(epoch FROM now() - t.started_at), 0)::float8\n"
-    "  FROM tasks t WHERE t.id = $1::uuid AND t.tenant = $2",
+    "         " LT_API_SQL_QUEUE_POSITION(
+        "t.queue", "t.priority", "t.run_at",
+        "t.id") " END,\n"
+                "       greatest(extract(epoch FROM t.run_at - now()), 0)::float8,\n"
+                "       coalesce(extract(epoch FROM now() - t.started_at), 0)::float8\n"
+                "  FROM tasks t WHERE t.id = $1::uuid AND t.tenant = $2",
     2, 0};
 
 static struct lt_api_stmt st_etag = {
@@ -229,10 +231,10 @@ enum lt_api_store_rc lt_api_store_view_from(PGresult *res, struct lt_api_task_vi
         if (type_avg_ms(PQgetvalue(res, 0, LT_API_VIEW_TYPE), &avg_ms) < 0) {
             return failed();
         }
-        long long s = eta_seconds(out->status, avg_ms,
-                                  atoi(PQgetvalue(res, 0, LT_API_VIEW_PROGRESS)),
-                                  atof(PQgetvalue(res, 0, LT_API_VIEW_WAIT_S)),
-                                  atof(PQgetvalue(res, 0, LT_API_VIEW_ELAPSED_S)));
+        long long s =
+            eta_seconds(out->status, avg_ms, atoi(PQgetvalue(res, 0, LT_API_VIEW_PROGRESS)),
+                        atof(PQgetvalue(res, 0, LT_API_VIEW_WAIT_S)),
+                        atof(PQgetvalue(res, 0, LT_API_VIEW_ELAPSED_S)));
         if (s >= 0) {
             snprintf(eta, sizeof(eta), "%lld", s);
         }
@@ -344,7 +346,9 @@ static const char SQL_STATUS[] =
 
 /* A waiting task is cancelled outright, with its event, in one statement. One that never
  * started gets its units back in the window they were charged to (the status moves
- * out of pending only once, so nothing is refunded twice); once it ran, nothing is. */
+ * out of pending only once, so nothing is refunded twice); once it ran, nothing is.
+ * The units come off the window's fullest stripe (sql/004_quota_stripes.sql): lowering
+ * a stripe's units never breaks its cap, and the sum is what counts. */
 static const char SQL_CANCEL_WAITING[] =
     "WITH t AS (\n"
     "  UPDATE tasks SET status = 'cancelled', completed_at = now(), error = 'cancelled',\n"
@@ -355,8 +359,11 @@ static const char SQL_CANCEL_WAITING[] =
     "  INSERT INTO task_events (task_id, seq, kind, progress, message)\n"
     "  SELECT id, event_seq, 'cancelled', progress, 'cancelled by the client' FROM t),\n"
     "refund AS (\n"
-    "  UPDATE quota_usage q SET units = greatest(q.units - t.cost, 0) FROM t\n"
-    "   WHERE t.unstarted AND t.cost > 0 AND q.tenant = $2 AND q.window_start = t.quota_window)\n"
+    "  UPDATE quota_usage q SET units = q.units - t.cost FROM t\n"
+    "   WHERE t.unstarted AND t.cost > 0 AND q.tenant = $2 AND q.window_start = t.quota_window\n"
+    "     AND q.stripe = (SELECT u.stripe FROM quota_usage u\n"
+    "                      WHERE u.tenant = $2 AND u.window_start = t.quota_window\n"
+    "                      ORDER BY u.units DESC LIMIT 1))\n"
     "SELECT id FROM t";
 
 /* A running task is asked to stop; its worker records the transition. Asking twice
@@ -462,12 +469,11 @@ static const char SQL_NOTIFY_TASK_QUEUE[] =
     "SELECT pg_notify('lt_q_' || queue, '') FROM tasks WHERE id = $1::uuid";
 
 /* The task's cost, locked, when it may be retried; 0 rows otherwise. */
-static const char SQL_RETRY_COST[] =
-    "SELECT cost FROM tasks WHERE id = $1::uuid AND tenant = $2\n"
-    "   AND status IN ('failed', 'cancelled') FOR UPDATE";
+static const char SQL_RETRY_COST[] = "SELECT cost FROM tasks WHERE id = $1::uuid AND tenant = $2\n"
+                                     "   AND status IN ('failed', 'cancelled') FOR UPDATE";
 
-/* Charges a retry like a create: active limit, then its cost. OK, QUOTA, ACTIVE,
- * CONFLICT/NOT_FOUND (not retryable), or a failure. */
+/* Charges a retry like a create: active limit, then its cost. OK, QUOTA, ACTIVE, AGAIN
+ * (api_charge.h), CONFLICT/NOT_FOUND (not retryable), or a failure. */
 static enum lt_api_store_rc charge_retry(const struct lt_cfg *cfg, const char *tenant,
                                          const char *id, struct lt_api_charge *ch)
 {
@@ -489,13 +495,13 @@ static enum lt_api_store_rc charge_retry(const struct lt_cfg *cfg, const char *t
         (r = lt_api_charge_active(conn, tenant, 1, ch)) < 0) {
         return failed();
     }
-    if (r == 0) {
-        return LT_API_STORE_ACTIVE;
+    if (r != 1) {
+        return r == 2 ? LT_API_STORE_AGAIN : LT_API_STORE_ACTIVE;
     }
     if ((r = lt_api_charge_units(conn, tenant, cost, ch)) < 0) {
         return failed();
     }
-    return r == 0 ? LT_API_STORE_QUOTA : LT_API_STORE_OK;
+    return r == 2 ? LT_API_STORE_AGAIN : r == 0 ? LT_API_STORE_QUOTA : LT_API_STORE_OK;
 }
 
 enum lt_api_store_rc lt_api_store_retry(const struct lt_cfg *cfg, const char *tenant,
@@ -512,10 +518,13 @@ enum lt_api_store_rc lt_api_store_retry(const struct lt_cfg *cfg, const char *te
     if (db(cfg) == NULL) {
         return LT_API_STORE_DOWN;
     }
-    if (lt_db_begin(conn) < 0) {
-        return failed();
-    }
-    if ((rc = charge_retry(cfg, tenant, id, ch)) != LT_API_STORE_OK) {
+    do {
+        if (lt_db_begin(conn) < 0) {
+            return failed();
+        }
+        rc = charge_retry(cfg, tenant, id, ch);
+    } while (rc == LT_API_STORE_AGAIN && finish(rc, out) == LT_API_STORE_AGAIN);
+    if (rc != LT_API_STORE_OK) {
         return finish(rc, out);
     }
     snprintf(window, sizeof(window), "%" PRId64, ch->window_us);

@@ -32,15 +32,16 @@
 
 enum lt_api_store_rc {
     LT_API_STORE_OK = 0,
-    LT_API_STORE_NOT_FOUND = 1, /* no such task for this tenant */
-    LT_API_STORE_CONFLICT = 2,  /* the task's status forbids the change */
-    LT_API_STORE_REPLAYED = 3,  /* Idempotency-Key seen with this body: the original task */
+    LT_API_STORE_NOT_FOUND = 1,  /* no such task for this tenant */
+    LT_API_STORE_CONFLICT = 2,   /* the task's status forbids the change */
+    LT_API_STORE_REPLAYED = 3,   /* Idempotency-Key seen with this body: the original task */
     LT_API_STORE_KEY_REUSED = 4, /* Idempotency-Key seen with another body (422) */
-    LT_API_STORE_IN_FLIGHT = 5, /* Idempotency-Key held by a request still running (409) */
-    LT_API_STORE_QUOTA = 6,     /* the unit budget cannot pay (429) */
-    LT_API_STORE_ACTIVE = 7,    /* the active-task limit is reached (429) */
-    LT_API_STORE_ERROR = -1,    /* unexpected database error (500) */
-    LT_API_STORE_DOWN = -2,     /* no database (503) */
+    LT_API_STORE_IN_FLIGHT = 5,  /* Idempotency-Key held by a request still running (409) */
+    LT_API_STORE_QUOTA = 6,      /* the unit budget cannot pay (429) */
+    LT_API_STORE_ACTIVE = 7,     /* the active-task limit is reached (429) */
+    LT_API_STORE_AGAIN = 8,      /* internal: roll back, run the transaction again (slow) */
+    LT_API_STORE_ERROR = -1,     /* unexpected database error (500) */
+    LT_API_STORE_DOWN = -2,      /* no database (503) */
 };
 
 /* A task as a single-task endpoint shows it. */

@@ -20,24 +20,28 @@
  * of the index that stops at the cap whatever the statistics say (a bitmap scan, which
  * the planner otherwise picks for a generic plan, reads every matching entry), and the
  * outer LIMIT stops the Append as soon as the cap is reached. */
-#define LT_API_SQL_READY(Q) \
+#define LT_API_SQL_READY(Q)                                                                        \
     "(SELECT 1 FROM tasks a WHERE a.queue = " Q " AND a.status IN ('pending', 'retry')"
-#define LT_API_SQL_READY_END \
+#define LT_API_SQL_READY_END                                                                       \
     " ORDER BY a.run_at, a.id LIMIT " LT_API_STR(LT_API_QUEUE_POSITION_MAX) ")"
-#define LT_API_SQL_QUEUE_POSITION(Q, P, R, I) \
-    "(SELECT count(*) FROM (\n" \
-    "   " LT_API_SQL_READY(Q) " AND " P " < 3 AND a.priority = 3 AND a.run_at <= now()" \
-    LT_API_SQL_READY_END "\n" \
-    "   UNION ALL\n" \
-    "   " LT_API_SQL_READY(Q) " AND " P " < 2 AND a.priority = 2 AND a.run_at <= now()" \
-    LT_API_SQL_READY_END "\n" \
-    "   UNION ALL\n" \
-    "   " LT_API_SQL_READY(Q) " AND " P " < 1 AND a.priority = 1 AND a.run_at <= now()" \
-    LT_API_SQL_READY_END "\n" \
-    "   UNION ALL\n" \
-    "   " LT_API_SQL_READY(Q) " AND a.priority = " P " AND a.run_at <= now()\n" \
-    "      AND (a.run_at, a.id) < (" R ", " I ")" LT_API_SQL_READY_END "\n" \
-    "   LIMIT " LT_API_STR(LT_API_QUEUE_POSITION_MAX) ") ahead)"
+#define LT_API_SQL_QUEUE_POSITION(Q, P, R, I)                                                      \
+    "(SELECT count(*) FROM (\n"                                                                    \
+    "   " LT_API_SQL_READY(                                                                        \
+        Q) " AND " P " < 3 AND a.priority = 3 AND a.run_at <= now()" LT_API_SQL_READY_END "\n"     \
+           "   UNION ALL\n"                                                                        \
+           "   " LT_API_SQL_READY(                                                                 \
+               Q) " AND " P " < 2 AND a.priority = 2 AND a.run_at <= now()" LT_API_SQL_READY_END   \
+                  "\n"                                                                             \
+                  "   UNION ALL\n"                                                                 \
+                  "   " LT_API_SQL_READY(                                                          \
+                      Q) " AND " P                                                                 \
+                         " < 1 AND a.priority = 1 AND a.run_at <= now()" LT_API_SQL_READY_END "\n" \
+                         "   UNION ALL\n"                                                          \
+                         "   " LT_API_SQL_READY(                                                   \
+                             Q) " AND a.priority = " P " AND a.run_at <= now()\n"                  \
+                                "      AND (a.run_at, a.id) < (" R ", " I ")" LT_API_SQL_READY_END \
+                                "\n"                                                               \
+                                "   LIMIT " LT_API_STR(LT_API_QUEUE_POSITION_MAX) ") ahead)"
 #define LT_API_STR_(x) #x
 #define LT_API_STR(x) LT_API_STR_(x)
 

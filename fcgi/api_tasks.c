@@ -45,7 +45,8 @@ void lt_api_send_charge_failure(struct lt_api_req *req, enum lt_api_store_rc rc,
 
     if (rc == LT_API_STORE_QUOTA) {
         long left = ch->lim.units - ch->used > 0 ? ch->lim.units - ch->used : 0;
-        snprintf(headers, sizeof(headers), "Retry-After: %d\r\n", ch->reset_s > 0 ? ch->reset_s : 1);
+        snprintf(headers, sizeof(headers), "Retry-After: %d\r\n",
+                 ch->reset_s > 0 ? ch->reset_s : 1);
         lt_api_quota_headers(headers, sizeof(headers), ch->lim.units, ch->lim.window_s, ch->used,
                              ch->reset_s);
         lt_log_info("quota_rejected",
@@ -61,8 +62,8 @@ void lt_api_send_charge_failure(struct lt_api_req *req, enum lt_api_store_rc rc,
                               "active_limit_exceeded", "active", ch->active),
                     "active task limit reached");
         lt_api_send_problem(req, 429, "active_limit_exceeded", headers, NULL,
-                            "%d of at most %d tasks are active; wait for one to finish",
-                            ch->active, ch->lim.max_active);
+                            "%d of at most %d tasks are active; wait for one to finish", ch->active,
+                            ch->lim.max_active);
     } else {
         lt_api_send_store_failure(req, rc);
     }
@@ -78,7 +79,8 @@ int lt_api_fallback_spec(const struct lt_cfg *cfg, json_t *body,
         return -1;
     }
     *copy = json_copy(body);
-    if (*copy == NULL || json_object_set_new(*copy, "type", json_string(spec->type->fallback)) < 0) {
+    if (*copy == NULL ||
+        json_object_set_new(*copy, "type", json_string(spec->type->fallback)) < 0) {
         return -1;
     }
     int rc = lt_api_validate_create(cfg, *copy, lt_wall_ms() * 1000, fb, &verr);
@@ -135,8 +137,9 @@ void lt_api_task_create(struct lt_api_req *req)
     if (read_key(req, body, key, sizeof(key), hash) < 0) {
         goto out;
     }
-    struct lt_api_create_in in = {&spec, lt_api_quota_cost(spec.type, spec.payload), NULL, 0,
-                                  key[0] != '\0' ? key : NULL, hash};
+    struct lt_api_create_in in = {
+        &spec, lt_api_quota_cost(spec.type, spec.payload), NULL, 0, key[0] != '\0' ? key : NULL,
+        hash};
     if (lt_api_fallback_spec(req->cfg, body, &spec, &fb_body, &fb) == 0) {
         in.fallback = &fb;
         in.fallback_cost = lt_api_quota_cost(fb.type, fb.payload);
@@ -214,8 +217,7 @@ static int not_modified(struct lt_api_req *req)
     char status[16], etag[64], headers[128];
     int version = 0;
 
-    enum lt_api_store_rc rc =
-        lt_api_store_etag(req->cfg, req->tenant, req->id, status, &version);
+    enum lt_api_store_rc rc = lt_api_store_etag(req->cfg, req->tenant, req->id, status, &version);
     if (rc != LT_API_STORE_OK) {
         lt_api_send_store_failure(req, rc);
         return 1;

@@ -33,7 +33,7 @@ static const char sql_show[] =
     "       o.tenant IS NOT NULL,\n"
     "       coalesce(o.units_per_window, $2::bigint), coalesce(o.max_active, $3::int),\n"
     "       coalesce(o.window_s, $4::int),\n"
-    "       coalesce((SELECT units FROM quota_usage\n"
+    "       coalesce((SELECT sum(units) FROM quota_usage\n"
     "                  WHERE tenant = $1\n"
     "                    AND window_start = lt_quota_window_start(coalesce(o.window_s,\n"
     "                                                                      $4::int))), 0),\n"
@@ -154,10 +154,10 @@ static int show(PGconn *conn, const struct lt_cfg *cfg, const char *tenant, FILE
                              column(res, 1), "window_s", column(res, 2), "updated_at",
                              PQgetvalue(res, 0, 3));
     }
-    json_t *doc = json_pack("{ss so s{so so so} so so}", "tenant", tenant, "override", override,
-                            "effective", "units_per_window", column(res, 5), "max_active",
-                            column(res, 6), "window_s", column(res, 7), "units_used",
-                            column(res, 8), "active", column(res, 9));
+    json_t *doc =
+        json_pack("{ss so s{so so so} so so}", "tenant", tenant, "override", override, "effective",
+                  "units_per_window", column(res, 5), "max_active", column(res, 6), "window_s",
+                  column(res, 7), "units_used", column(res, 8), "active", column(res, 9));
     PQclear(res);
     char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);

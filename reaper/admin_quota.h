@@ -23,8 +23,8 @@
 enum lt_adm_quota_action { LT_ADM_QUOTA_SET, LT_ADM_QUOTA_SHOW, LT_ADM_QUOTA_CLEAR };
 
 struct lt_adm_limit {
-    int given;  /* named on the command line */
-    int clear;  /* "default": back to the configuration's value */
+    int given; /* named on the command line */
+    int clear; /* "default": back to the configuration's value */
     long value;
 };
 

@@ -19,14 +19,13 @@ static const char sql_purge_windows[] =
     "DELETE FROM quota_usage WHERE ctid IN (SELECT row_id FROM old)";
 
 /* No version bump: neither column is part of the task object. */
-static const char sql_retire_keys[] =
-    "WITH old AS ("
-    "  SELECT id FROM tasks"
-    "  WHERE idempotency_key IS NOT NULL"
-    "    AND created_at < now() - make_interval(secs => $1::int)"
-    "  ORDER BY created_at LIMIT $2::int FOR UPDATE SKIP LOCKED)"
-    "UPDATE tasks SET idempotency_key = NULL, request_hash = NULL"
-    "  FROM old WHERE tasks.id = old.id";
+static const char sql_retire_keys[] = "WITH old AS ("
+                                      "  SELECT id FROM tasks"
+                                      "  WHERE idempotency_key IS NOT NULL"
+                                      "    AND created_at < now() - make_interval(secs => $1::int)"
+                                      "  ORDER BY created_at LIMIT $2::int FOR UPDATE SKIP LOCKED)"
+                                      "UPDATE tasks SET idempotency_key = NULL, request_hash = NULL"
+                                      "  FROM old WHERE tasks.id = old.id";
 
 /* Runs sql in batches until a batch comes back short or the time box ends. */
 static int batches(PGconn *conn, const char *sql, const char *arg, int batch_size,

@@ -1,8 +1,8 @@
 /*
  * reaper_run.h -- one reaper run: connect (or reuse the connection), take the run
- * lock, rescue lapsed leases, expire finished tasks, tend the workers table, purge old quota windows and
- * Idempotency-Keys (reaper_purge.h), release,
- * write the metrics textfile and log the reaper_run summary.
+ * lock, rescue lapsed leases, expire finished tasks, tend the workers table, purge old quota
+ * windows and Idempotency-Keys (reaper_purge.h), release, write the metrics textfile and log the
+ * reaper_run summary.
  *
  * The whole run shares one time box (reaper.time_box_s): work left over waits for the
  * next run instead of overrunning a cron slot.

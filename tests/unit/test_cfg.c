@@ -74,11 +74,12 @@ static void test_values_and_types(void **state)
     (void)state;
     struct lt_cfg cfg;
     struct lt_err err;
-    const char *p = write_conf("database = { url = \"postgresql://h/db\"; };\n"
-                               "worker = { concurrency = 7; queues = [\"a\", \"b.c\"];\n"
-                               "           lease_s = 30; heartbeat_s = 5; };\n"
-                               "types = ( { name = \"sleep\"; queue = \"slow\"; max_retries = 5; },\n"
-                               "          { name = \"report.x\"; handler = \"llm.chat\"; cost = 5; priority = 2; } );\n");
+    const char *p = write_conf(
+        "database = { url = \"postgresql://h/db\"; };\n"
+        "worker = { concurrency = 7; queues = [\"a\", \"b.c\"];\n"
+        "           lease_s = 30; heartbeat_s = 5; };\n"
+        "types = ( { name = \"sleep\"; queue = \"slow\"; max_retries = 5; },\n"
+        "          { name = \"report.x\"; handler = \"llm.chat\"; cost = 5; priority = 2; } );\n");
     assert_int_equal(lt_cfg_load(&cfg, p, &err), 0);
     assert_string_equal(cfg.database_url, "postgresql://h/db");
     assert_int_equal(cfg.worker_concurrency, 7);
@@ -221,8 +222,7 @@ static void test_provider_and_type_errors(void **state)
                  "a built-in type keeps its own handler");
     expect_error("providers = ( { name = \"a\"; base_url = \"ftp://x\"; } );\n",
                  "providers.a.base_url");
-    expect_error("providers = ( { name = \"a\"; fallback = \"zz\"; } );\n",
-                 "providers.a.fallback");
+    expect_error("providers = ( { name = \"a\"; fallback = \"zz\"; } );\n", "providers.a.fallback");
     expect_error("providers = ( { name = \"a\"; }, { name = \"a\"; } );\n", "defined twice");
     expect_error("providers = ( { name = \"a\"; max_concurrent = 0; } );\n",
                  "providers.a.max_concurrent");
@@ -248,13 +248,13 @@ static void test_quota_and_costs(void **state)
     assert_string_equal(t->fallback, "");
     lt_cfg_free(&cfg);
 
-    const char *p = write_conf(
-        "quota = { units_per_window = 1000; window_s = 3600; max_active = 50; };\n"
-        "types = ( { name = \"report.full\"; handler = \"noop\"; cost = 5;\n"
-        "            fallback = \"report.lite\"; },\n"
-        "          { name = \"report.lite\"; handler = \"noop\"; cost = 1; },\n"
-        "          { name = \"screen\"; handler = \"noop\"; cost_items = \"tickers\";\n"
-        "            cost_base = 2; cost_per_item = 0.2; cost_max = 5; } );\n");
+    const char *p =
+        write_conf("quota = { units_per_window = 1000; window_s = 3600; max_active = 50; };\n"
+                   "types = ( { name = \"report.full\"; handler = \"noop\"; cost = 5;\n"
+                   "            fallback = \"report.lite\"; },\n"
+                   "          { name = \"report.lite\"; handler = \"noop\"; cost = 1; },\n"
+                   "          { name = \"screen\"; handler = \"noop\"; cost_items = \"tickers\";\n"
+                   "            cost_base = 2; cost_per_item = 0.2; cost_max = 5; } );\n");
     if (lt_cfg_load(&cfg, p, &err) != 0) {
         fail_msg("%s", err.msg);
     }
@@ -295,8 +295,9 @@ static void test_quota_errors(void **state)
     /* A fallback defined later in the list is fine. */
     struct lt_cfg cfg;
     struct lt_err err;
-    const char *p = write_conf("types = ( { name = \"a\"; handler = \"noop\"; fallback = \"b\"; },\n"
-                               "          { name = \"b\"; handler = \"noop\"; } );\n");
+    const char *p =
+        write_conf("types = ( { name = \"a\"; handler = \"noop\"; fallback = \"b\"; },\n"
+                   "          { name = \"b\"; handler = \"noop\"; } );\n");
     assert_int_equal(lt_cfg_load(&cfg, p, &err), 0);
     lt_cfg_free(&cfg);
 }

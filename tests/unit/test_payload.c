@@ -110,8 +110,9 @@ static void test_llm_chat(void **state)
     refused("llm.chat", "{\"messages\": []}", "payload.messages");
     refused("llm.chat", "{\"messages\": \"hi\"}", "payload.messages");
     refused("llm.chat", "{\"messages\": [\"hi\"]}", "payload.messages[0]");
-    refused("llm.chat", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"},"
-                        " {\"role\": \"robot\", \"content\": \"b\"}]}",
+    refused("llm.chat",
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"},"
+            " {\"role\": \"robot\", \"content\": \"b\"}]}",
             "payload.messages[1].role");
     refused("llm.chat", "{\"messages\": [{\"role\": \"user\"}]}", "payload.messages[0].content");
     refused("llm.chat", "{\"messages\": [{\"role\": \"user\", \"content\": 5}]}",
@@ -181,13 +182,13 @@ static void test_url_allow_list_judges_the_real_host(void **state)
     assert_true(lt_url_allowed("https://API.Example.COM/x", allow, why, sizeof(why)));
     assert_true(lt_url_allowed("https://deep.sub.example.org/", allow, why, sizeof(why)));
     /* userinfo: the host is evil.example.net, whatever precedes the @ */
-    assert_false(lt_url_allowed("https://api.example.com@evil.example.net/", allow, why,
-                                sizeof(why)));
+    assert_false(
+        lt_url_allowed("https://api.example.com@evil.example.net/", allow, why, sizeof(why)));
     assert_non_null(strstr(why, "evil.example.net"));
-    assert_false(lt_url_allowed("https://evil.example.net/?api.example.com", allow, why,
-                                sizeof(why)));
-    assert_false(lt_url_allowed("https://evil.example.net/#api.example.com", allow, why,
-                                sizeof(why)));
+    assert_false(
+        lt_url_allowed("https://evil.example.net/?api.example.com", allow, why, sizeof(why)));
+    assert_false(
+        lt_url_allowed("https://evil.example.net/#api.example.com", allow, why, sizeof(why)));
     assert_false(lt_url_allowed("https://api.example.com.evil.net/", allow, why, sizeof(why)));
     assert_false(lt_url_allowed("https://notexample.org/", allow, why, sizeof(why)));
     assert_false(lt_url_allowed("file:///etc/passwd", allow, why, sizeof(why)));

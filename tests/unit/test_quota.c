@@ -196,14 +196,16 @@ static void test_batch_validation(void **state)
     int n;
     assert_int_equal(lt_cfg_load(&cfg, NULL, &err), 0);
 
-    assert_int_equal(batch_status(&cfg, "{\"tasks\": [{\"type\": \"noop\", \"payload\": {}},"
-                                        " {\"type\": \"sleep\", \"payload\": {\"ms\": 1}}]}",
+    assert_int_equal(batch_status(&cfg,
+                                  "{\"tasks\": [{\"type\": \"noop\", \"payload\": {}},"
+                                  " {\"type\": \"sleep\", \"payload\": {\"ms\": 1}}]}",
                                   &verr, &n),
                      0);
     assert_int_equal(n, 2);
 
-    assert_int_equal(batch_status(&cfg, "{\"tasks\": [{\"type\": \"noop\", \"payload\": {}},"
-                                        " {\"type\": \"sleep\", \"payload\": {\"ms\": -1}}]}",
+    assert_int_equal(batch_status(&cfg,
+                                  "{\"tasks\": [{\"type\": \"noop\", \"payload\": {}},"
+                                  " {\"type\": \"sleep\", \"payload\": {\"ms\": -1}}]}",
                                   &verr, &n),
                      422);
     assert_string_equal(verr.code, "validation_failed");
@@ -212,9 +214,8 @@ static void test_batch_validation(void **state)
     assert_non_null(strstr(verr.detail, "tasks[1].payload.ms"));
     json_decref(verr.errors);
 
-    assert_int_equal(batch_status(&cfg, "{\"tasks\": [{\"type\": \"zz\", \"payload\": {}}]}",
-                                  &verr, &n),
-                     422);
+    assert_int_equal(
+        batch_status(&cfg, "{\"tasks\": [{\"type\": \"zz\", \"payload\": {}}]}", &verr, &n), 422);
     assert_string_equal(verr.code, "unknown_type");
     json_decref(verr.errors);
 
@@ -246,8 +247,8 @@ static void test_admin_command_line(void **state)
 {
     (void)state;
     struct lt_adm_quota_cmd cmd;
-    const char *set[] = {"set", "acme", "--units", "500", "--max-active", "default",
-                         "--window", "3600"};
+    const char *set[] = {"set",          "acme",    "--units",  "500",
+                         "--max-active", "default", "--window", "3600"};
     assert_int_equal(admin_parse(&cmd, 8, set), 0);
     assert_int_equal(cmd.action, LT_ADM_QUOTA_SET);
     assert_string_equal(cmd.tenant, "acme");
@@ -262,10 +263,10 @@ static void test_admin_command_line(void **state)
     assert_int_equal(admin_parse(&cmd, 2, clear), 0);
     assert_int_equal(cmd.action, LT_ADM_QUOTA_CLEAR);
 
-    const char *bad1[] = {"set", "acme"};                          /* nothing to set */
-    const char *bad2[] = {"set", "acme", "--units"};               /* no value */
-    const char *bad3[] = {"set", "acme", "--window", "0"};         /* out of range */
-    const char *bad4[] = {"show", "acme", "--units", "1"};         /* not for show */
+    const char *bad1[] = {"set", "acme"};                  /* nothing to set */
+    const char *bad2[] = {"set", "acme", "--units"};       /* no value */
+    const char *bad3[] = {"set", "acme", "--window", "0"}; /* out of range */
+    const char *bad4[] = {"show", "acme", "--units", "1"}; /* not for show */
     const char *bad5[] = {"drop", "acme"};
     const char *bad6[] = {"set", "acme", "--units", "12x"};
     const char *bad7[] = {"show"};

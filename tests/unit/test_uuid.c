@@ -23,8 +23,8 @@ static void test_layout(void **state)
         got = got << 8 | id[i];
     }
     assert_int_equal((int64_t)got, ms);
-    assert_int_equal(id[6] >> 4, 7);      /* version */
-    assert_int_equal(id[8] >> 6, 2);      /* variant 10 */
+    assert_int_equal(id[6] >> 4, 7); /* version */
+    assert_int_equal(id[8] >> 6, 2); /* variant 10 */
 }
 
 static void test_monotonic_same_ms(void **state)

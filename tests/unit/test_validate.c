@@ -243,8 +243,7 @@ static void test_allow_degrade(void **state)
               &doc);
     assert_int_equal(spec.allow_degrade, 0);
     json_decref(doc);
-    expect_ok(state, "{\"type\": \"noop\", \"payload\": {}, \"allow_degrade\": null}", &spec,
-              &doc);
+    expect_ok(state, "{\"type\": \"noop\", \"payload\": {}, \"allow_degrade\": null}", &spec, &doc);
     assert_int_equal(spec.allow_degrade, 1);
     json_decref(doc);
     expect_error(state, "{\"type\": \"noop\", \"payload\": {}, \"allow_degrade\": \"no\"}", 400,
