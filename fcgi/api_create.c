@@ -38,10 +38,11 @@ static struct lt_api_stmt st_key_lookup = {
 static const char SQL_KEY_RETIRE[] =
     "UPDATE tasks SET idempotency_key = NULL, request_hash = NULL WHERE id = $1::uuid";
 
-/* The task, its `created` event, the queue's NOTIFY and the view of the new task (the
- * columns of api_store_tx.h's lt_api_view_col) in one statement: one round trip while
- * the tenant's quota rows are held. queue_position is counted in the statement's
+/* The task, its `created` event and the view of the new task (the columns of
+ * api_store_tx.h's lt_api_view_col) in one statement: one round trip while the quota
+ * stripe rows are held. queue_position is counted in the statement's
  * snapshot, which does not hold the new row itself, exactly what "ahead of it" means. */
+/* clang-format off */
 static struct lt_api_stmt st_insert_task = {
     "lt_task_insert",
     "WITH n AS (\n"
@@ -62,13 +63,31 @@ static struct lt_api_stmt st_insert_task = {
     "  INSERT INTO task_events (task_id, seq, kind, progress)\n"
     "  SELECT id, 1, 'created', 0 FROM n)\n"
     "SELECT n.json, n.status::text, n.version, n.type, 0,\n"
-    "       " LT_API_SQL_QUEUE_POSITION(
-        "n.queue", "n.priority", "n.run_at",
-        "n.id") ",\n"
-                "       greatest(extract(epoch FROM n.run_at - now()), 0)::float8, 0::float8,\n"
-                "       pg_notify('lt_q_' || n.queue, '')\n"
-                "  FROM n",
+    "       " LT_API_SQL_QUEUE_POSITION("n.queue", "n.priority", "n.run_at", "n.id") ",\n"
+    "       greatest(extract(epoch FROM n.run_at - now()), 0)::float8, 0::float8\n"
+    "  FROM n",
     17, 0};
+/* clang-format on */
+
+/* The wake-up of the queues' idle workers, sent once the tasks are committed, in a
+ * transaction of its own that writes nothing but the notification and so commits
+ * without waiting for a WAL flush. PostgreSQL serialises the commits of all notifying
+ * transactions behind one lock, held through the commit record's flush: inside the
+ * create, that lock made every create in the cluster commit one at a time. A NOTIFY is
+ * only a hint (workers also poll), so losing one in a crash delays a task by at most a
+ * poll interval; the tasks themselves are committed with synchronous_commit on. */
+static struct lt_api_stmt st_wake = {
+    "lt_wake",
+    "SELECT set_config('synchronous_commit', 'off', true), pg_notify('lt_q_' || q, '')\n"
+    "  FROM unnest($1::text[]) AS q",
+    1, 0};
+
+/* Wakes the workers of queues, a PostgreSQL array literal; a failure is logged only. */
+static void wake(PGconn *conn, const char *queues)
+{
+    const char *params[1] = {queues};
+    (void)lt_api_prep_run(conn, &st_wake, params);
+}
 
 /* The Idempotency-Key step: OK (go on and create), REPLAYED (out filled), KEY_REUSED,
  * IN_FLIGHT, or a failure. */
@@ -233,6 +252,11 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
         }
         rc = lt_api_store_finish(rc, out);
     } while (rc == LT_API_STORE_AGAIN);
+    if (rc == LT_API_STORE_OK) {
+        char queues[sizeof(use->queue) + 3];
+        snprintf(queues, sizeof(queues), "{%s}", use->queue);
+        wake(conn, queues);
+    }
     *degraded = rc == LT_API_STORE_OK && use != in->spec;
     return rc;
 }
@@ -256,8 +280,6 @@ static const char SQL_INSERT_BATCH[] =
 static const char SQL_BATCH_CREATED[] = "INSERT INTO task_events (task_id, seq, kind, progress)\n"
                                         "SELECT id, 1, 'created', 0 FROM unnest($1::uuid[]) AS id";
 
-static const char SQL_BATCH_NOTIFY[] =
-    "SELECT pg_notify('lt_q_' || q, '') FROM unnest($1::text[]) AS q";
 
 static const char SQL_BATCH_READ[] =
     "SELECT json_build_object('tasks', json_agg(lt_task_json(t, true) ORDER BY x.ord))::text\n"
@@ -318,13 +340,14 @@ static char *array_literal(int n, const char *const *items)
 static enum lt_api_store_rc insert_batch(PGconn *conn, const char *tenant, int n,
                                          char (*ids)[LT_UUID_STR_LEN],
                                          const struct lt_api_task_spec *specs,
-                                         const struct lt_api_charge *ch, char **body)
+                                         const struct lt_api_charge *ch, char **body,
+                                         char **queue_array)
 {
     enum lt_api_store_rc rc = LT_API_STORE_ERROR;
     const char **idv = malloc(sizeof(*idv) * (size_t)n);
     const char **queues = malloc(sizeof(*queues) * (size_t)n);
     char *rows = batch_rows(n, ids, specs);
-    char *id_array = NULL, *queue_array = NULL;
+    char *id_array = NULL;
     char window[24];
     int nq = 0;
 
@@ -342,16 +365,14 @@ static enum lt_api_store_rc insert_batch(PGconn *conn, const char *tenant, int n
         }
     }
     if ((id_array = array_literal(n, idv)) == NULL ||
-        (queue_array = array_literal(nq, queues)) == NULL) {
+        (*queue_array = array_literal(nq, queues)) == NULL) {
         goto out;
     }
     snprintf(window, sizeof(window), "%" PRId64, ch->window_us);
     const char *insert[3] = {rows, tenant, window};
     const char *id_param[1] = {id_array};
-    const char *queue_param[1] = {queue_array};
     if (lt_db_run(conn, SQL_INSERT_BATCH, 3, insert) < 0 ||
-        lt_db_run(conn, SQL_BATCH_CREATED, 1, id_param) < 0 ||
-        lt_db_run(conn, SQL_BATCH_NOTIFY, 1, queue_param) < 0) {
+        lt_db_run(conn, SQL_BATCH_CREATED, 1, id_param) < 0) {
         rc = lt_api_store_failed();
         goto out;
     }
@@ -368,7 +389,6 @@ out:
     free(queues);
     free(rows);
     free(id_array);
-    free(queue_array);
     return rc;
 }
 
@@ -378,6 +398,7 @@ enum lt_api_store_rc lt_api_store_batch(const struct lt_cfg *cfg, const char *te
                                         struct lt_api_charge *ch, char **body)
 {
     enum lt_api_store_rc rc;
+    char *queues = NULL; /* the batch's queues, to wake once committed */
     PGconn *conn;
     int r;
 
@@ -400,7 +421,7 @@ again:
     } else if (r != 1) {
         rc = r == 2 ? LT_API_STORE_AGAIN : LT_API_STORE_QUOTA;
     } else {
-        rc = insert_batch(conn, tenant, n, ids, specs, ch, body);
+        rc = insert_batch(conn, tenant, n, ids, specs, ch, body, &queues);
     }
     if (rc == LT_API_STORE_OK && lt_db_commit(conn) < 0) {
         rc = lt_api_store_failed();
@@ -413,8 +434,14 @@ again:
         *body = NULL;
     }
     if (rc == LT_API_STORE_AGAIN) {
+        free(queues);
+        queues = NULL;
         goto again; /* at most once: ch->slow is set now */
     }
+    if (rc == LT_API_STORE_OK) {
+        wake(conn, queues);
+    }
+    free(queues);
     return rc;
 }
 

@@ -28,7 +28,7 @@
 #define LT_API_ETA_SAMPLE 100     /* eta_s averages the type's latest completions, this many */
 /* queue_position is counted no further than this: a task with more ready tasks ahead
  * shows this number, read "at least". Keeps every create and poll O(1) in the depth. */
-#define LT_API_QUEUE_POSITION_MAX 1000
+#define LT_API_QUEUE_POSITION_MAX 100
 
 enum lt_api_store_rc {
     LT_API_STORE_OK = 0,
