@@ -24,6 +24,11 @@ void lt_api_charge_set_stripe(int slot)
     snprintf(stripe, sizeof(stripe), "%d", slot < 0 ? 0 : slot % 32768);
 }
 
+const char *lt_api_charge_stripe(void)
+{
+    return stripe;
+}
+
 /* ---- the active-task limit ---- */
 
 /* The fast path: n more fit within this stripe's share of the limit it was cut from.

@@ -61,6 +61,7 @@ struct lt_api_charge {
 
 /* The stripe this process charges to: its slot in the prefork pool (0..processes-1). */
 void lt_api_charge_set_stripe(int slot);
+const char *lt_api_charge_stripe(void); /* as a statement parameter */
 
 /* Fills ch->lim for tenant (ch->slow is kept). 0 ok, -1 error. */
 int lt_api_charge_limits(PGconn *conn, const struct lt_cfg *cfg, const char *tenant,

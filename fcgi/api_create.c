@@ -69,6 +69,82 @@ static struct lt_api_stmt st_insert_task = {
     17, 0};
 /* clang-format on */
 
+/* The whole create of the common case in one autocommitted statement: no
+ * Idempotency-Key, and the tenant's limits (tenant_quotas over the configuration's) met
+ * on this process's stripes alone (api_charge.h's fast paths, written out here). Every
+ * write is conditional on the checks before it: the active share (or no limit), then the
+ * units share (or no limit), then the task and its event. No row back = a share said no
+ * (or this stripe has none yet): nothing was charged, at most the active bound grew,
+ * which only overstates; the caller runs the transactional create on the exact paths.
+ * Returns the view columns (lt_api_view_col), then used units, the window's start (Unix
+ * us), seconds to its end, and the limits: units, max_active, window_s. */
+/* clang-format off */
+static struct lt_api_stmt st_fast_create = {
+    "lt_fast_create",
+    "WITH lim AS MATERIALIZED (\n"
+    "  SELECT coalesce(o.units_per_window, $15::bigint) AS units,\n"
+    "         coalesce(o.max_active, $16::int) AS max_active,\n"
+    "         coalesce(o.window_s, $17::int) AS window_s\n"
+    "    FROM (SELECT $2::text AS tenant) x LEFT JOIN tenant_quotas o ON o.tenant = x.tenant),\n"
+    "a AS (\n"
+    "  UPDATE quota_active q SET bound = q.bound + 1 FROM lim\n"
+    "   WHERE lim.max_active > 0 AND q.tenant = $2 AND q.stripe = $14::smallint\n"
+    "     AND q.lim = lim.max_active AND q.bound + 1 <= q.cap\n"
+    "  RETURNING 1),\n"
+    "a_free AS (\n"
+    "  UPDATE quota_active q SET lim = 0 FROM lim\n"
+    "   WHERE lim.max_active = 0 AND q.tenant = $2 AND q.lim <> 0),\n"
+    "a_ok AS MATERIALIZED (\n"
+    "  SELECT lim.* FROM lim WHERE lim.max_active = 0 OR EXISTS (SELECT 1 FROM a)),\n"
+    "u AS (\n"
+    "  UPDATE quota_usage q SET units = q.units + $9::bigint FROM a_ok\n"
+    "   WHERE a_ok.units > 0 AND q.tenant = $2\n"
+    "     AND q.window_start = lt_quota_window_start(a_ok.window_s)\n"
+    "     AND q.stripe = $14::smallint AND q.lim = a_ok.units\n"
+    "     AND q.units + $9::bigint <= q.cap\n"
+    "  RETURNING q.units, q.window_start),\n"
+    "u_free AS (\n"
+    "  INSERT INTO quota_usage AS q (tenant, window_start, stripe, units, cap, lim)\n"
+    "  SELECT $2, lt_quota_window_start(a_ok.window_s), $14::smallint, $9::bigint, 0, 0\n"
+    "    FROM a_ok WHERE a_ok.units = 0\n"
+    "  ON CONFLICT (tenant, window_start, stripe)\n"
+    "  DO UPDATE SET units = q.units + EXCLUDED.units, lim = 0\n"
+    "  RETURNING q.units, q.window_start),\n"
+    "u_void AS (\n"
+    "  UPDATE quota_usage q SET lim = 0 FROM a_ok\n"
+    "   WHERE a_ok.units = 0 AND q.tenant = $2\n"
+    "     AND q.window_start = lt_quota_window_start(a_ok.window_s)\n"
+    "     AND q.stripe <> $14::smallint AND q.lim <> 0),\n"
+    "c AS MATERIALIZED (SELECT * FROM u UNION ALL SELECT * FROM u_free),\n"
+    "n AS (\n"
+    "  INSERT INTO tasks (id, tenant, type, queue, priority, payload, max_retries, timeout_s,\n"
+    "                     cost, callback_url, metadata, run_at, event_seq, quota_window)\n"
+    "  SELECT $1::uuid, $2, $3, $4, $5::smallint, $6::jsonb, $7::int, $8::int, $9::int, $10,\n"
+    "         coalesce($11::jsonb, '{}'::jsonb),\n"
+    "         CASE WHEN $12::bigint IS NOT NULL\n"
+    "              THEN 'epoch'::timestamptz + $12::bigint * interval '1 microsecond'\n"
+    "              ELSE now() + $13::int * interval '1 second' END,\n"
+    "         1, c.window_start\n"
+    "    FROM c\n"
+    "  RETURNING id, type, queue, priority, run_at, status, version,\n"
+    "            lt_task_json(tasks, true)::text AS json),\n"
+    "ev AS (\n"
+    "  INSERT INTO task_events (task_id, seq, kind, progress)\n"
+    "  SELECT id, 1, 'created', 0 FROM n)\n"
+    "SELECT n.json, n.status::text, n.version, n.type, 0,\n"
+    "       " LT_API_SQL_QUEUE_POSITION("n.queue", "n.priority", "n.run_at", "n.id") ",\n"
+    "       greatest(extract(epoch FROM n.run_at - now()), 0)::float8, 0::float8,\n"
+    "       c.units + coalesce((SELECT sum(o.units) FROM quota_usage o\n"
+    "                            WHERE o.tenant = $2 AND o.window_start = c.window_start\n"
+    "                              AND o.stripe <> $14::smallint), 0),\n"
+    "       (extract(epoch FROM c.window_start) * 1000000)::bigint,\n"
+    "       ceil(extract(epoch FROM c.window_start + a_ok.window_s * interval '1 second'\n"
+    "                               - now()))::int,\n"
+    "       a_ok.units, a_ok.max_active, a_ok.window_s\n"
+    "  FROM n, c, a_ok",
+    17, 0};
+/* clang-format on */
+
 /* The wake-up of the queues' idle workers, sent once the tasks are committed, in a
  * transaction of its own that writes nothing but the notification and so commits
  * without waiting for a WAL flush. PostgreSQL serialises the commits of all notifying
@@ -162,40 +238,63 @@ static enum lt_api_store_rc charge(PGconn *conn, const struct lt_cfg *cfg, const
     return r == 2 ? LT_API_STORE_AGAIN : r == 0 ? LT_API_STORE_QUOTA : LT_API_STORE_OK;
 }
 
+/* A task's columns as statement parameters. */
+struct task_args {
+    char prio[8], retries[16], timeout[16], cost[24], run_at[24], delay[16];
+    char *payload, *metadata; /* malloc'd JSON text; metadata NULL when none */
+};
+
+static void task_args_free(struct task_args *a)
+{
+    free(a->payload);
+    free(a->metadata);
+}
+
+/* 0, or -1 when out of memory (a is freed then). */
+static int task_args_make(struct task_args *a, const struct lt_api_task_spec *spec, long cost)
+{
+    a->payload = json_dumps(spec->payload, JSON_COMPACT);
+    a->metadata = spec->metadata != NULL ? json_dumps(spec->metadata, JSON_COMPACT) : NULL;
+    if (a->payload == NULL || (spec->metadata != NULL && a->metadata == NULL)) {
+        task_args_free(a);
+        return -1;
+    }
+    snprintf(a->prio, sizeof(a->prio), "%d", spec->priority);
+    snprintf(a->retries, sizeof(a->retries), "%d", spec->max_retries);
+    snprintf(a->timeout, sizeof(a->timeout), "%d", spec->timeout_s);
+    snprintf(a->cost, sizeof(a->cost), "%ld", cost);
+    snprintf(a->run_at, sizeof(a->run_at), "%" PRId64, spec->run_at_us);
+    snprintf(a->delay, sizeof(a->delay), "%d", spec->delay_s);
+    return 0;
+}
+
 /* Inserts the task and fills out with its view. */
 static enum lt_api_store_rc insert_one(PGconn *conn, const char *tenant, const char *id,
                                        const struct lt_api_create_in *in,
                                        const struct lt_api_task_spec *spec, long cost_units,
                                        const struct lt_api_charge *ch, struct lt_api_task_view *out)
 {
-    enum lt_api_store_rc rc = LT_API_STORE_ERROR;
-    char prio[8], retries[16], timeout[16], cost[24], run_at[24], delay[16], window[24];
-    char *payload = json_dumps(spec->payload, JSON_COMPACT);
-    char *metadata = spec->metadata != NULL ? json_dumps(spec->metadata, JSON_COMPACT) : NULL;
+    enum lt_api_store_rc rc;
+    struct task_args a;
+    char window[24];
 
-    if (payload == NULL || (spec->metadata != NULL && metadata == NULL)) {
-        goto out;
+    if (task_args_make(&a, spec, cost_units) < 0) {
+        return LT_API_STORE_ERROR;
     }
-    snprintf(prio, sizeof(prio), "%d", spec->priority);
-    snprintf(retries, sizeof(retries), "%d", spec->max_retries);
-    snprintf(timeout, sizeof(timeout), "%d", spec->timeout_s);
-    snprintf(cost, sizeof(cost), "%ld", cost_units);
-    snprintf(run_at, sizeof(run_at), "%" PRId64, spec->run_at_us);
-    snprintf(delay, sizeof(delay), "%d", spec->delay_s);
     snprintf(window, sizeof(window), "%" PRId64, ch->window_us);
     const char *task[17] = {id,
                             tenant,
                             spec->type->name,
                             spec->queue,
-                            prio,
-                            payload,
-                            retries,
-                            timeout,
-                            cost,
+                            a.prio,
+                            a.payload,
+                            a.retries,
+                            a.timeout,
+                            a.cost,
                             spec->callback_url,
-                            metadata,
-                            spec->has_run_at ? run_at : NULL,
-                            delay,
+                            a.metadata,
+                            spec->has_run_at ? a.run_at : NULL,
+                            a.delay,
                             spec != in->spec ? in->spec->type->name : NULL,
                             in->idem_key,
                             in->idem_key != NULL ? in->idem_hash : NULL,
@@ -207,13 +306,65 @@ static enum lt_api_store_rc insert_one(PGconn *conn, const char *tenant, const c
         rc = strcmp(lt_api_prep_last_sqlstate(), "23505") == 0 && in->idem_key != NULL
                  ? LT_API_STORE_IN_FLIGHT
                  : lt_api_store_failed();
-        goto out;
+    } else {
+        rc = lt_api_store_view_from(res, out);
+        PQclear(res);
     }
-    rc = lt_api_store_view_from(res, out);
+    task_args_free(&a);
+    return rc;
+}
+
+/* st_fast_create: OK (out and ch filled), AGAIN (a share said no: nothing created, go
+ * the transactional way), or a failure. Only for a create without Idempotency-Key. */
+static enum lt_api_store_rc fast_create(PGconn *conn, const struct lt_cfg *cfg, const char *tenant,
+                                        const char *id, const struct lt_api_create_in *in,
+                                        struct lt_api_task_view *out, struct lt_api_charge *ch)
+{
+    const struct lt_api_task_spec *spec = in->spec;
+    enum lt_api_store_rc rc;
+    struct task_args a;
+    char units[24], max_active[16], window_s[16];
+
+    if (task_args_make(&a, spec, in->cost) < 0) {
+        return LT_API_STORE_ERROR;
+    }
+    snprintf(units, sizeof(units), "%ld", cfg->quota_units_per_window);
+    snprintf(max_active, sizeof(max_active), "%d", cfg->quota_max_active);
+    snprintf(window_s, sizeof(window_s), "%d", cfg->quota_window_s);
+    const char *p[17] = {id,
+                         tenant,
+                         spec->type->name,
+                         spec->queue,
+                         a.prio,
+                         a.payload,
+                         a.retries,
+                         a.timeout,
+                         a.cost,
+                         spec->callback_url,
+                         a.metadata,
+                         spec->has_run_at ? a.run_at : NULL,
+                         a.delay,
+                         lt_api_charge_stripe(),
+                         units,
+                         max_active,
+                         window_s};
+    PGresult *res = lt_api_prep_exec(conn, &st_fast_create, p);
+    task_args_free(&a);
+    if (res == NULL) {
+        return lt_api_store_failed();
+    }
+    if (PQntuples(res) == 0) {
+        rc = LT_API_STORE_AGAIN;
+    } else if ((rc = lt_api_store_view_from(res, out)) == LT_API_STORE_OK) {
+        int c = LT_API_VIEW_ELAPSED_S + 1;
+        ch->used = atol(PQgetvalue(res, 0, c));
+        ch->window_us = strtoll(PQgetvalue(res, 0, c + 1), NULL, 10);
+        ch->reset_s = atoi(PQgetvalue(res, 0, c + 2));
+        ch->lim.units = atol(PQgetvalue(res, 0, c + 3));
+        ch->lim.max_active = atoi(PQgetvalue(res, 0, c + 4));
+        ch->lim.window_s = atoi(PQgetvalue(res, 0, c + 5));
+    }
     PQclear(res);
-out:
-    free(payload);
-    free(metadata);
     return rc;
 }
 
@@ -233,7 +384,11 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
     if ((conn = lt_api_store_conn(cfg)) == NULL) {
         return LT_API_STORE_DOWN;
     }
-    do {
+    rc = in->idem_key == NULL ? fast_create(conn, cfg, tenant, id, in, out, ch)
+                              : LT_API_STORE_AGAIN;
+    /* The exact paths from the start when the fast one said no (api_charge.h). */
+    ch->slow = rc == LT_API_STORE_AGAIN && in->idem_key == NULL;
+    while (rc == LT_API_STORE_AGAIN) {
         if (lt_db_begin(conn) < 0) {
             return lt_api_store_failed();
         }
@@ -251,7 +406,7 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
             rc = insert_one(conn, tenant, id, in, use, cost, ch, out);
         }
         rc = lt_api_store_finish(rc, out);
-    } while (rc == LT_API_STORE_AGAIN);
+    }
     if (rc == LT_API_STORE_OK) {
         char queues[sizeof(use->queue) + 3];
         snprintf(queues, sizeof(queues), "{%s}", use->queue);
