@@ -250,6 +250,27 @@ static void task_args_free(struct task_args *a)
     free(a->metadata);
 }
 
+/* The first 13 parameters of both insert statements: id, tenant, type, queue, priority,
+ * payload, max_retries, timeout_s, cost, callback_url, metadata, run_at, delay_s. */
+static void task_params(const char **p, const char *id, const char *tenant,
+                        const struct lt_api_task_spec *spec, const struct task_args *a)
+{
+    const char *v[13] = {id,
+                         tenant,
+                         spec->type->name,
+                         spec->queue,
+                         a->prio,
+                         a->payload,
+                         a->retries,
+                         a->timeout,
+                         a->cost,
+                         spec->callback_url,
+                         a->metadata,
+                         spec->has_run_at ? a->run_at : NULL,
+                         a->delay};
+    memcpy(p, v, sizeof(v));
+}
+
 /* 0, or -1 when out of memory (a is freed then). */
 static int task_args_make(struct task_args *a, const struct lt_api_task_spec *spec, long cost)
 {
@@ -282,23 +303,12 @@ static enum lt_api_store_rc insert_one(PGconn *conn, const char *tenant, const c
         return LT_API_STORE_ERROR;
     }
     snprintf(window, sizeof(window), "%" PRId64, ch->window_us);
-    const char *task[17] = {id,
-                            tenant,
-                            spec->type->name,
-                            spec->queue,
-                            a.prio,
-                            a.payload,
-                            a.retries,
-                            a.timeout,
-                            a.cost,
-                            spec->callback_url,
-                            a.metadata,
-                            spec->has_run_at ? a.run_at : NULL,
-                            a.delay,
-                            spec != in->spec ? in->spec->type->name : NULL,
-                            in->idem_key,
-                            in->idem_key != NULL ? in->idem_hash : NULL,
-                            window};
+    const char *task[17];
+    task_params(task, id, tenant, spec, &a);
+    task[13] = spec != in->spec ? in->spec->type->name : NULL;
+    task[14] = in->idem_key;
+    task[15] = in->idem_key != NULL ? in->idem_hash : NULL;
+    task[16] = window;
     PGresult *res = lt_api_prep_exec(conn, &st_insert_task, task);
     if (res == NULL) {
         /* The key's lock makes this unreachable for a same-key race; should anything
@@ -331,23 +341,12 @@ static enum lt_api_store_rc fast_create(PGconn *conn, const struct lt_cfg *cfg, 
     snprintf(units, sizeof(units), "%ld", cfg->quota_units_per_window);
     snprintf(max_active, sizeof(max_active), "%d", cfg->quota_max_active);
     snprintf(window_s, sizeof(window_s), "%d", cfg->quota_window_s);
-    const char *p[17] = {id,
-                         tenant,
-                         spec->type->name,
-                         spec->queue,
-                         a.prio,
-                         a.payload,
-                         a.retries,
-                         a.timeout,
-                         a.cost,
-                         spec->callback_url,
-                         a.metadata,
-                         spec->has_run_at ? a.run_at : NULL,
-                         a.delay,
-                         lt_api_charge_stripe(),
-                         units,
-                         max_active,
-                         window_s};
+    const char *p[17];
+    task_params(p, id, tenant, spec, &a);
+    p[13] = lt_api_charge_stripe();
+    p[14] = units;
+    p[15] = max_active;
+    p[16] = window_s;
     PGresult *res = lt_api_prep_exec(conn, &st_fast_create, p);
     task_args_free(&a);
     if (res == NULL) {
@@ -384,8 +383,8 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
     if ((conn = lt_api_store_conn(cfg)) == NULL) {
         return LT_API_STORE_DOWN;
     }
-    rc = in->idem_key == NULL ? fast_create(conn, cfg, tenant, id, in, out, ch)
-                              : LT_API_STORE_AGAIN;
+    rc =
+        in->idem_key == NULL ? fast_create(conn, cfg, tenant, id, in, out, ch) : LT_API_STORE_AGAIN;
     /* The exact paths from the start when the fast one said no (api_charge.h). */
     ch->slow = rc == LT_API_STORE_AGAIN && in->idem_key == NULL;
     while (rc == LT_API_STORE_AGAIN) {
@@ -434,7 +433,6 @@ static const char SQL_INSERT_BATCH[] =
 
 static const char SQL_BATCH_CREATED[] = "INSERT INTO task_events (task_id, seq, kind, progress)\n"
                                         "SELECT id, 1, 'created', 0 FROM unnest($1::uuid[]) AS id";
-
 
 static const char SQL_BATCH_READ[] =
     "SELECT json_build_object('tasks', json_agg(lt_task_json(t, true) ORDER BY x.ord))::text\n"
