@@ -69,9 +69,10 @@ struct lt_api_create_in {
     const char *idem_hash; /* the body's fingerprint when idem_key is set */
 };
 
-/* One transaction: the Idempotency-Key check, the active-task check, the units charge
- * (the type's cost, else the fallback's), the task, its `created` event and the queue's
- * NOTIFY. OK (created; *degraded set when the fallback was used), REPLAYED (out is the
+/* The Idempotency-Key check, the active-task check, the units charge (the type's cost,
+ * else the fallback's), the task and its `created` event, all or nothing (one statement
+ * without a key while the quota shares allow, else one transaction); the queue's NOTIFY
+ * once committed. OK (created; *degraded set when the fallback was used), REPLAYED (out is the
  * original task), KEY_REUSED, IN_FLIGHT, QUOTA, ACTIVE, or a failure. ch is filled
  * for the RateLimit headers and the 429 detail. */
 enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *tenant,
