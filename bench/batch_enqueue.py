@@ -21,7 +21,6 @@ import argparse
 import concurrent.futures
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -35,21 +34,8 @@ sys.path.insert(0, os.path.join(ROOT, "deploy", "dev"))
 import requests  # noqa: E402
 
 from stack import Stack  # noqa: E402
+import benchlib  # noqa: E402
 
-
-def machine():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                / 2 ** 30, 1)}
 
 
 def run_mode(stack, token, tasks, batch, clients):
@@ -116,7 +102,7 @@ def main():
         result = {
             "benchmark": "batch_enqueue",
             "command": " ".join([sys.executable] + sys.argv),
-            "machine": machine(),
+            "machine": benchlib.machine(),
             "settings": {"tasks_per_run": args.tasks, "clients": args.clients,
                          "rounds": args.rounds, "api_processes": args.api_processes,
                          "fsync": True, "through": "nginx", "worker": False,

@@ -24,7 +24,6 @@ import argparse
 import concurrent.futures
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -40,6 +39,7 @@ sys.path.insert(0, os.path.join(ROOT, "deploy", "dev"))
 import requests  # noqa: E402
 
 from stack import Stack  # noqa: E402
+import benchlib  # noqa: E402
 
 
 def proc_status(pid):
@@ -140,20 +140,6 @@ def run_round(stack, tenant, args, pids):
             "peak_rss_kib": dict(sampler.peak_rss)}
 
 
-def machine():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                / 2 ** 30, 1)}
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -196,7 +182,7 @@ def main():
         result = {
             "benchmark": "llm_concurrency",
             "command": " ".join([sys.executable] + sys.argv),
-            "machine": machine(),
+            "machine": benchlib.machine(),
             "settings": {"tasks": args.tasks, "worker_processes": args.children,
                          "worker_concurrency": args.concurrency,
                          "provider_delay_ms": args.delay_ms, "fsync": True,
