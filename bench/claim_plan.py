@@ -26,17 +26,23 @@ STORE_C = os.path.join(ROOT, "worker", "store.c")
 CLAIM_INDEX = "tasks_claim_idx"
 
 
-def claim_sql(path=STORE_C):
-    """The text of `static const char sql_claim[] = "..." "...";` in worker/store.c."""
+def statement_sql(name, path):
+    """The text of `static const char <name>[] = "..." "...";` in a C file."""
     with open(path) as f:
         src = f.read()
-    m = re.search(r"sql_claim\[\]\s*=\s*((?:\s*\"(?:[^\"\\]|\\.)*\")+)\s*;", src)
+    m = re.search(re.escape(name) +
+                  r"\[\]\s*=\s*((?:\s*\"(?:[^\"\\]|\\.)*\")+)\s*;", src)
     if m is None:
-        raise RuntimeError("no sql_claim string literal in %s" % path)
+        raise RuntimeError("no %s string literal in %s" % (name, path))
     parts = re.findall(r"\"((?:[^\"\\]|\\.)*)\"", m.group(1))
     text = "".join(parts)
     # The literal uses no escapes but \" and \\ (and \n for layout); undo those.
     return text.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+
+
+def claim_sql(path=STORE_C):
+    """The worker's claim (`sql_claim` in worker/store.c)."""
+    return statement_sql("sql_claim", path)
 
 
 def worker_session_settings(path=STORE_C):
@@ -139,13 +145,19 @@ def _sorts_tasks(node):
     return False
 
 
+def _bitmap_indexes(node):
+    """The indexes whose Bitmap Index Scans feed a Bitmap Heap Scan."""
+    return {n.get("Index Name") for n in _nodes(node) if n["Node Type"] == "Bitmap Index Scan"}
+
+
 def check_claim_plan(plan):
     """Problems with one claim plan, [] when it is the walk DESIGN.md asks for:
       * the claim CTE `c` reads tasks through an Index Scan of tasks_claim_idx,
       * with no Sort (or Incremental Sort) over that scan in `c`: the index gives the
         order (a Sort over per-queue walks, each under its own Limit, is allowed),
-      * and no Seq Scan or Bitmap Heap Scan of tasks anywhere in the statement (the
-        UPDATE must reach the claimed rows by primary key, not by reading the table)."""
+      * and no Seq Scan of tasks anywhere in the statement, nor a Bitmap Heap Scan fed by
+        any index but the primary key (the UPDATE must reach the claimed rows by their
+        ids, not by reading the table; a bitmap of the ids' pkey entries is that)."""
     problems = []
     c = _find_cte(plan, "c")
     if c is None:
@@ -161,8 +173,11 @@ def check_claim_plan(plan):
                             "ready row is read per claim"
                             % (n["Node Type"], ", ".join(n.get("Sort Key", []))))
     for n in _nodes(plan):
-        if n.get("Relation Name") == "tasks" and n["Node Type"] in ("Seq Scan",
-                                                                  "Bitmap Heap Scan"):
+        if n.get("Relation Name") != "tasks":
+            continue
+        if n["Node Type"] == "Bitmap Heap Scan" and _bitmap_indexes(n) == {"tasks_pkey"}:
+            continue
+        if n["Node Type"] in ("Seq Scan", "Bitmap Heap Scan"):
             problems.append("%s on tasks%s" % (n["Node Type"], " in " + n["Subplan Name"]
                                                 if n.get("Subplan Name") else ""))
     return problems

@@ -7,6 +7,8 @@
  * attempt increment and the `started` events are one statement: there is no moment when
  * a task is running without its history saying so.
  *
+ * The status guards are `status::text = 'running'` for the reason given in writer.c.
+ *
  * The heartbeat deliberately leaves version and updated_at alone: lease_until and
  * heartbeat_at are not part of the task object, so the representation (and its ETag)
  * has not changed, and a poller must not see a new ETag every few seconds.
@@ -90,7 +92,9 @@ static int run_plain(PGconn *conn, const char *what, const char *sql, int nparam
  * an equality on the index's first column followed by the index order, so a claim reads
  * about as many index entries as it takes rows. Priorities order tasks within a queue
  * (API.md), so taking queues in turn loses nothing; the child rotates the array between
- * claims so no queue starves another. */
+ * claims so no queue starves another. The UPDATE finds the chosen rows by
+ * `id = ANY (ARRAY (...))`, a primary-key probe per id in every plan; as a join with the
+ * CTE, the generic plan (estimated without the LIMIT's value) hashed a scan of tasks. */
 static const char sql_claim[] =
     "WITH c AS ("
     "  SELECT r.id FROM unnest($1::text[]) AS q(name),"
@@ -104,7 +108,7 @@ static const char sql_claim[] =
     "    lease_until = now() + make_interval(secs => $3::int), heartbeat_at = now(),"
     "    worker_id = $4, progress = 0, progress_message = NULL,"
     "    version = t.version + 1, updated_at = now(), event_seq = t.event_seq + 1"
-    "  FROM c WHERE t.id = c.id"
+    "  WHERE t.id = ANY (ARRAY (SELECT id FROM c))"
     "  RETURNING t.id, t.type, t.payload, t.attempt, t.max_retries, t.timeout_s, t.queue,"
     "    t.priority, t.run_at, t.event_seq, t.error"
     "), e AS ("
@@ -121,7 +125,7 @@ static const char sql_heartbeat[] =
     "), h AS ("
     "  UPDATE tasks SET lease_until = now() + make_interval(secs => $5::int),"
     "    heartbeat_at = now()"
-    "  WHERE id = ANY($1::uuid[]) AND status = 'running' AND worker_id = $2"
+    "  WHERE id = ANY($1::uuid[]) AND status::text = 'running' AND worker_id = $2"
     "  RETURNING id, cancel_requested"
     ")"
     " SELECT id, cancel_requested FROM h";
@@ -130,7 +134,8 @@ static const char sql_progress[] =
     "WITH t AS ("
     "  UPDATE tasks SET progress = $3::smallint, progress_message = $4,"
     "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
-    "  WHERE id = $1 AND attempt = $2::int AND status = 'running' AND progress <= $3::smallint"
+    "  WHERE id = $1 AND attempt = $2::int AND status::text = 'running'"
+    "    AND progress <= $3::smallint"
     "  RETURNING id, event_seq"
     ")"
     " INSERT INTO task_events (task_id, seq, kind, progress, message)"
@@ -144,7 +149,7 @@ static const char sql_partial[] =
     "  UPDATE tasks SET result = $3::jsonb, progress = GREATEST(progress, $4::smallint),"
     "    version = version + 1, updated_at = now(),"
     "    event_seq = event_seq + CASE WHEN $5::boolean THEN 1 ELSE 0 END"
-    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  WHERE id = $1 AND attempt = $2::int AND status::text = 'running'"
     "  RETURNING id, event_seq, progress"
     ")"
     " INSERT INTO task_events (task_id, seq, kind, progress, message)"
@@ -161,28 +166,27 @@ int lt_wrk_store_prepare(PGconn *conn, int statement_timeout_ms, int *lost)
     }
     /* Statistics of a queue table lie after a burst: analysed while nearly empty, the
      * table looks as if it held no ready row, and the planner then prefers any small
-     * partial index plus a sort of "one" row to the claim index's ordered walk; the sort
-     * really reads every ready row per claim. Without sorts on the table (the worker's
-     * other statements are primary-key lookups) the walk is the only cheap plan left,
-     * whatever the statistics say. Checked by tests/integration/test_claim_plan.py. */
+     * partial index plus a sort of "one" row to the claim index's ordered walk, or a
+     * sequential scan of a table it thinks is tiny; both really read every row per
+     * statement. Every statement of the worker finds its rows through an index (the
+     * claim walks tasks_claim_idx, the rest probe the primary key), so with sorts and
+     * sequential scans priced out those plans are the only cheap ones left, whatever
+     * the statistics say. That also makes the generic plans of the prepared statements
+     * safe, which matters for speed: planning a statement on tasks opens and sizes all
+     * nine of its indexes, and re-planning each claim and completion (plan_cache_mode
+     * force_custom_plan) was 30% of PostgreSQL's CPU in a drain. Checked, custom and
+     * generic, by tests/integration/test_claim_plan.py. */
     if (run_plain(conn, "set enable_sort", "SELECT set_config('enable_sort', 'off', false)", 0,
-                  NULL, lost) < 0) {
+                  NULL, lost) < 0 ||
+        run_plain(conn, "set enable_seqscan", "SELECT set_config('enable_seqscan', 'off', false)",
+                  0, NULL, lost) < 0) {
         return -1;
     }
-    /* The claim still sorts its few returned rows, and a disabled sort adds 1e10 to a
-     * plan's estimated cost: far over jit_above_cost, so PostgreSQL would JIT-compile
+    /* The claim still sorts its few returned rows, and a disabled plan type adds 1e10 to
+     * a plan's estimated cost: far over jit_above_cost, so PostgreSQL would JIT-compile
      * the claim on every run (hundreds of ms for a claim that reads 32 index entries).
      * The worker's statements are all short: JIT never pays for itself here. */
-    if (run_plain(conn, "set jit", "SELECT set_config('jit', 'off', false)", 0, NULL, lost) <
-        0) {
-        return -1;
-    }
-    /* A generic plan of the claim, built from statistics that say nothing about the
-     * burst to come, may choose a hash join over a scan of tasks; plan each claim with
-     * its own parameters instead (planning costs far less than a wrong plan). */
-    if (run_plain(conn, "set plan_cache_mode",
-                  "SELECT set_config('plan_cache_mode', 'force_custom_plan', false)", 0, NULL,
-                  lost) < 0) {
+    if (run_plain(conn, "set jit", "SELECT set_config('jit', 'off', false)", 0, NULL, lost) < 0) {
         return -1;
     }
     if (lt_wrk_store_prepare_one(conn, "lt_claim", sql_claim, lost) < 0 ||

@@ -5,6 +5,13 @@
  * task still says who ran it; retry and hand-back clear both, the task being nobody's
  * until the next claim. metadata gains duration_ms and worker on terminal writes, and
  * retry_exhausted only when it is true.
+ *
+ * Every write is guarded by `status::text = 'running'`, not `status = 'running'`: the
+ * plain comparison implies the predicates of the partial indexes that cover running rows,
+ * and on statistics taken while nothing ran (a quiet table, then a burst) the planner
+ * takes tasks_tenant_active_idx -- which holds the whole backlog -- for a one-row scan and
+ * walks it instead of probing the primary key. The cast matches no index, so the primary
+ * key is the only way in (test_claim_plan.py checks every statement, custom and generic).
  */
 #include "writer.h"
 
@@ -21,7 +28,7 @@ static const char sql_completed[] =
     "    completed_at = now(), error = NULL, lease_until = NULL,"
     "    metadata = metadata || jsonb_build_object('duration_ms', $4::bigint, 'worker', $5::text),"
     "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
-    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  WHERE id = $1 AND attempt = $2::int AND status::text = 'running'"
     "  RETURNING id, event_seq"
     ")"
     " INSERT INTO task_events (task_id, seq, kind, progress, message)"
@@ -42,7 +49,8 @@ static const char sql_completed_batch[] =
     "    metadata = tasks.metadata || jsonb_build_object('duration_ms', f.duration_ms,"
     "                                                   'worker', $2::text),"
     "    version = tasks.version + 1, updated_at = now(), event_seq = tasks.event_seq + 1"
-    "  FROM f WHERE tasks.id = f.id AND tasks.attempt = f.attempt AND tasks.status = 'running'"
+    "  FROM f"
+    "  WHERE tasks.id = f.id AND tasks.attempt = f.attempt AND tasks.status::text = 'running'"
     "  RETURNING tasks.id, tasks.event_seq"
     "), e AS ("
     "  INSERT INTO task_events (task_id, seq, kind, progress, message)"
@@ -58,7 +66,7 @@ static const char sql_retry[] =
     "  UPDATE tasks SET status = 'retry', run_at = now() + $3::bigint * interval '1 millisecond',"
     "    error = $4, lease_until = NULL, worker_id = NULL,"
     "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
-    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  WHERE id = $1 AND attempt = $2::int AND status::text = 'running'"
     "  RETURNING id, event_seq, progress"
     ")"
     " INSERT INTO task_events (task_id, seq, kind, progress, message)"
@@ -71,7 +79,7 @@ static const char sql_failed[] =
     "      || CASE WHEN $6::boolean THEN '{\"retry_exhausted\": true}'::jsonb"
     "              ELSE '{}'::jsonb END,"
     "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
-    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  WHERE id = $1 AND attempt = $2::int AND status::text = 'running'"
     "  RETURNING id, event_seq, progress"
     ")"
     " INSERT INTO task_events (task_id, seq, kind, progress, message)"
@@ -83,7 +91,7 @@ static const char sql_cancelled[] =
     "    lease_until = NULL,"
     "    metadata = metadata || jsonb_build_object('duration_ms', $3::bigint, 'worker', $4::text),"
     "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
-    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  WHERE id = $1 AND attempt = $2::int AND status::text = 'running'"
     "  RETURNING id, event_seq, progress"
     ")"
     " INSERT INTO task_events (task_id, seq, kind, progress, message)"
@@ -95,7 +103,7 @@ static const char sql_handback[] =
     "  UPDATE tasks SET status = 'retry', attempt = attempt - 1, run_at = now(),"
     "    lease_until = NULL, worker_id = NULL,"
     "    version = version + 1, updated_at = now(), event_seq = event_seq + 1"
-    "  WHERE id = $1 AND attempt = $2::int AND status = 'running'"
+    "  WHERE id = $1 AND attempt = $2::int AND status::text = 'running'"
     "  RETURNING id, event_seq, progress"
     ")"
     " INSERT INTO task_events (task_id, seq, kind, progress, message)"

@@ -8,13 +8,17 @@ finished), then receives 20,000 ready rows with no ANALYZE after (autovacuum is 
 the table during the test, so its analyze cannot sneak in). The worker's own claim
 statement (read from worker/store.c by bench/claim_plan.py) is prepared with the types
 the worker's PQprepare infers and EXPLAINed as a custom and as a generic plan; each must
-scan tasks_claim_idx in ORDER BY order, with no Sort in the claim and no Seq Scan or
-Bitmap Heap Scan of tasks anywhere in the statement. Nothing claims meanwhile: the stack
+scan tasks_claim_idx in ORDER BY order, with no Sort in the claim and no Seq Scan of
+tasks anywhere in the statement (nor a Bitmap Heap Scan but through the primary key). The
+worker's batched completion, in the same situation, must reach its rows by primary key
+too: the worker runs generic plans, built once from whatever the statistics said. Nothing
+claims meanwhile: the stack
 runs the API alone. A second test checks that the claim's estimated cost stays below
 jit_above_cost (unless the worker turns jit off): a claim JIT-compiled on every execution
 costs hundreds of milliseconds.
 """
 
+import json
 import os
 import sys
 
@@ -25,7 +29,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "bench"))
 
 from claim_plan import (check_claim_plan, explain_claim, plan_lines,  # noqa: E402
-                        worker_session_settings)
+                        statement_sql, worker_session_settings)
+
+WRITER_C = os.path.join(os.path.dirname(os.path.dirname(HERE)), "worker", "writer.c")
 
 BURST = 20000
 QUIET = 10
@@ -59,6 +65,7 @@ def burst_plans(make_module_stack):
             cur.execute("SELECT count(*) FROM tasks WHERE status = 'pending'")
             assert cur.fetchone()[0] == BURST
             plans = explain_claim(cur)
+            writes = explain_writes(cur)
             cur.execute("SELECT last_analyze IS NOT NULL, last_autoanalyze FROM "
                         "pg_stat_user_tables WHERE relname = 'tasks'")
             analyzed, auto = cur.fetchone()
@@ -70,7 +77,80 @@ def burst_plans(make_module_stack):
             cur.execute("ALTER TABLE tasks RESET (autovacuum_enabled)")
     finally:
         conn.close()
-    return {"plans": plans, "jit_above_cost": jit_above, "jit_on": jit_on}
+    return {"plans": plans, "writes": writes, "jit_above_cost": jit_above,
+            "jit_on": jit_on}
+
+
+# The worker's other statements on tasks, each with sample parameters: (file, literal).
+STORE_C = os.path.join(os.path.dirname(WRITER_C), "store.c")
+WRITES = [
+    (WRITER_C, "sql_completed", lambda ids: (ids[0], "1", "{}", "5", "plan:0")),
+    (WRITER_C, "sql_completed_batch", lambda ids: (json.dumps(
+        [{"id": i, "attempt": 1, "result": {}, "duration_ms": 1} for i in ids]), "plan:0")),
+    (WRITER_C, "sql_retry", lambda ids: (ids[0], "1", "1000", "boom", "boom; retry in 1 s")),
+    (WRITER_C, "sql_failed", lambda ids: (ids[0], "1", "boom", "5", "plan:0", "f")),
+    (WRITER_C, "sql_cancelled", lambda ids: (ids[0], "1", "5", "plan:0")),
+    (WRITER_C, "sql_handback", lambda ids: (ids[0], "1")),
+    (STORE_C, "sql_heartbeat", lambda ids: ("{" + ",".join(ids) + "}", "plan:0", "plan", "0",
+                                            "60")),
+    (STORE_C, "sql_progress", lambda ids: (ids[0], "1", "50", "half")),
+    (STORE_C, "sql_partial", lambda ids: (ids[0], "1", "{}", "50", "t", "half")),
+]
+
+
+def explain_writes(cur):
+    """EXPLAIN of each of WRITES for 32 pending tasks, custom and generic, under the
+    worker's session settings: {(name, mode): plan}."""
+    cur.execute("SELECT id::text FROM tasks WHERE status = 'pending' LIMIT 32")
+    ids = [r[0] for r in cur.fetchall()]
+    settings = worker_session_settings()
+    settings.pop("plan_cache_mode", None)
+    for name, value in settings.items():
+        cur.execute("SELECT set_config(%s, %s, false)", (name, value))
+    plans = {}
+    try:
+        for path, name, params in WRITES:
+            cur.execute("PREPARE lt_test_write AS " + statement_sql(name, path))
+            try:
+                args = params(ids)
+                for mode in ("force_custom_plan", "force_generic_plan"):
+                    cur.execute("SET plan_cache_mode = " + mode)
+                    cur.execute("EXPLAIN (FORMAT JSON) EXECUTE lt_test_write(%s)" %
+                                ", ".join(["%s"] * len(args)), args)
+                    doc = cur.fetchone()[0]
+                    plans[(name, mode)] = (json.loads(doc) if isinstance(doc, str)
+                                           else doc)[0]["Plan"]
+            finally:
+                cur.execute("DEALLOCATE lt_test_write")
+    finally:
+        cur.execute("RESET plan_cache_mode")
+        for name in settings:
+            cur.execute("RESET " + name)
+    return plans
+
+
+def _nodes(plan):
+    yield plan
+    for sub in plan.get("Plans", []):
+        yield from _nodes(sub)
+
+
+def test_worker_writes_reach_rows_by_primary_key(burst_plans):
+    """A completion, heartbeat or progress write must find its rows by id whatever the
+    statistics say. Analysed while quiet, the table seems to hold no running row, and
+    a status = 'running' guard then makes any partial index that covers running rows
+    look like a one-row scan; tasks_tenant_active_idx really holds the whole backlog."""
+    report = []
+    for (name, mode), plan in sorted(burst_plans["writes"].items()):
+        scans = [(n["Node Type"], n.get("Index Name")) for n in _nodes(plan)
+                 if n.get("Relation Name") == "tasks" or n["Node Type"] == "Bitmap Index Scan"]
+        bad = [s for s in scans if s[0] == "Seq Scan" or
+               (s[0] in ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
+                and s[1] != "tasks_pkey")]
+        if bad or not scans:
+            report.append("%s (%s):\n    %s" % (name, mode, "\n    ".join(plan_lines(plan))))
+    assert not report, "worker statements that read tasks other than by primary key:\n" + \
+        "\n".join(report)
 
 
 def test_claim_walks_partial_index_after_burst_on_quiet_stats(burst_plans):
