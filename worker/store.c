@@ -172,12 +172,16 @@ int lt_wrk_store_prepare(PGconn *conn, int statement_timeout_ms, int *lost)
      * claim walks tasks_claim_idx, the rest probe the primary key), so with sorts and
      * sequential scans priced out those plans are the only cheap ones left, whatever
      * the statistics say. That also makes the generic plans of the prepared statements
-     * safe, which matters for speed: planning a statement on tasks opens and sizes all
-     * nine of its indexes, and re-planning each claim and completion (plan_cache_mode
-     * force_custom_plan) was 30% of PostgreSQL's CPU in a drain. Checked, custom and
-     * generic, by tests/integration/test_claim_plan.py. */
+     * safe, and the session runs nothing else (force_generic_plan: left to itself,
+     * PostgreSQL keeps re-planning the claim, whose generic plan looks dearer without
+     * the LIMIT's value). Planning a statement on tasks opens and sizes all nine of its
+     * indexes; re-planning each claim and completion was 30% of PostgreSQL's CPU in a
+     * drain. Checked, custom and generic, by tests/integration/test_claim_plan.py. */
     if (run_plain(conn, "set enable_sort", "SELECT set_config('enable_sort', 'off', false)", 0,
                   NULL, lost) < 0 ||
+        run_plain(conn, "set plan_cache_mode",
+                  "SELECT set_config('plan_cache_mode', 'force_generic_plan', false)", 0, NULL,
+                  lost) < 0 ||
         run_plain(conn, "set enable_seqscan", "SELECT set_config('enable_seqscan', 'off', false)",
                   0, NULL, lost) < 0) {
         return -1;
