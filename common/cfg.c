@@ -54,7 +54,7 @@ static const struct setting settings[] = {
     {"worker.lease_s", K_INT, OFF(worker_lease_s), 60, NULL, 2, 86400},
     {"worker.heartbeat_s", K_INT, OFF(worker_heartbeat_s), 0, NULL, 0, 86400},
     {"worker.drain_s", K_INT, OFF(worker_drain_s), 30, NULL, 0, 86400},
-    {"worker.claim_batch", K_INT, OFF(worker_claim_batch), 32, NULL, 1, 1000},
+    {"worker.claim_batch", K_INT, OFF(worker_claim_batch), 100, NULL, 1, 1000},
     {"worker.restart_min_ms", K_INT, OFF(worker_restart_min_ms), 100, NULL, 0, 600000},
     {"worker.restart_max_ms", K_INT, OFF(worker_restart_max_ms), 30000, NULL, 0, 3600000},
     {"reaper.batch_size", K_INT, OFF(reaper_batch_size), 5000, NULL, 1, 1000000},

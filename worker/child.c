@@ -5,7 +5,8 @@
  * signal self-pipe, libcurl's sockets and the timers (poll, heartbeat, reconnect, drain,
  * each task's timeout); between rounds, tick() does the database work in a fixed order:
  * reconnect if due, take notifications, turn finished tasks into writes, heartbeat,
- * hand back after the drain period, flush the writes, claim. Database statements run
+ * hand back after the drain period, flush the writes, claim (the completions at the head
+ * of the queue and a claim share one transaction when both are due). Database statements run
  * synchronously: a child's statements are short and indexed, and one connection per
  * child keeps them in order, which the exactly-once writes rely on.
  *
@@ -449,16 +450,36 @@ static void write_queue_literal(struct child *c)
     c->queues[len] = '\0';
 }
 
+/* How many tasks the next claim may take: the free slots, at most a claim batch. */
+static int claim_size(const struct child *c)
+{
+    int free_slots = c->cfg->worker_concurrency - c->ninflight;
+    return free_slots < c->cfg->worker_claim_batch ? free_slots : c->cfg->worker_claim_batch;
+}
+
+/* Starts what a claim of up to n tasks returned. */
+static void take_claimed(struct child *c, PGresult *res, int n)
+{
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        start_task(c, res, i);
+    }
+    c->backlog = rows == n;
+    if (c->cfg->worker_nqueues > 1) {
+        c->queue_turn = (c->queue_turn + 1) % c->cfg->worker_nqueues;
+        write_queue_literal(c);
+    }
+}
+
 static void claim(struct child *c)
 {
     int lost = 0;
     c->want_claim = 0;
     while (c->conn != NULL) {
-        int free_slots = c->cfg->worker_concurrency - c->ninflight;
-        if (free_slots <= 0) {
+        int n = claim_size(c);
+        if (n <= 0) {
             return; /* backlog stays as it was: claim again when a slot frees */
         }
-        int n = free_slots < c->cfg->worker_claim_batch ? free_slots : c->cfg->worker_claim_batch;
         PGresult *res =
             lt_wrk_store_claim(c->conn, c->queues, n, c->cfg->worker_lease_s, c->worker_id, &lost);
         if (res == NULL) {
@@ -467,20 +488,46 @@ static void claim(struct child *c)
             }
             return;
         }
-        int rows = PQntuples(res);
-        for (int i = 0; i < rows; i++) {
-            start_task(c, res, i);
-        }
+        take_claimed(c, res, n);
         PQclear(res);
-        c->backlog = rows == n;
-        if (c->cfg->worker_nqueues > 1) {
-            c->queue_turn = (c->queue_turn + 1) % c->cfg->worker_nqueues;
-            write_queue_literal(c);
-        }
         if (!c->backlog) {
             return;
         }
     }
+}
+
+/* The completions at the head of the write queue and the next claim in one transaction,
+ * sent together: at high rates a commit is what a statement costs, and a child that
+ * finished tasks usually has room to claim. Both take effect or neither; on a failure
+ * that left the connection up, the separate flush and claim that follow run them again
+ * one by one (and report what failed). */
+static void complete_and_claim(struct child *c)
+{
+    int lost = 0;
+    int n = claim_size(c);
+    if (c->stopping || c->conn == NULL || !(c->want_claim || c->backlog) || n <= 0) {
+        return;
+    }
+    struct lt_wrk_stmt done, claimed;
+    struct lt_wrk_claim_args args;
+    int nwrites = lt_wrk_writer_batch(&c->writer, &done);
+    if (nwrites <= 0) {
+        lt_wrk_writer_settle(&c->writer, 0, NULL);
+        return;
+    }
+    lt_wrk_store_claim_stmt(&claimed, &args, c->queues, n, c->cfg->worker_lease_s, c->worker_id);
+    if (lt_wrk_store_exec_pair(c->conn, &done, &claimed, &lost) < 0) {
+        lt_wrk_writer_settle(&c->writer, 0, NULL);
+        if (lost) {
+            link_down(c);
+        }
+        return;
+    }
+    lt_wrk_writer_settle(&c->writer, nwrites, done.res);
+    PQclear(done.res);
+    c->want_claim = 0;
+    take_claimed(c, claimed.res, n);
+    PQclear(claimed.res);
 }
 
 /* ---- heartbeat ---- */
@@ -613,10 +660,10 @@ static void release_idle_memory(struct child *c)
 #ifdef __GLIBC__
     int64_t t0 = lt_mono_ms();
     int released = malloc_trim(0);
-    lt_log_debug("heap_trimmed",
-                 json_pack("{sb sI}", "released", released, "duration_ms",
-                           (json_int_t)(lt_mono_ms() - t0)),
-                 "idle after a burst: free heap pages given back");
+    lt_log_debug(
+        "heap_trimmed",
+        json_pack("{sb sI}", "released", released, "duration_ms", (json_int_t)(lt_mono_ms() - t0)),
+        "idle after a burst: free heap pages given back");
 #endif
 }
 
@@ -639,6 +686,9 @@ static int tick(struct child *c)
     if (c->stopping && c->drain_over) {
         collect_finished(c);
         hand_back_all(c);
+    }
+    if (c->writer.pending > 0) {
+        complete_and_claim(c);
     }
     if (c->writer.pending > 0 && c->conn != NULL &&
         lt_wrk_writer_flush(&c->writer, c->conn, &lost) > 0 && lost) {

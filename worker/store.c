@@ -60,6 +60,89 @@ PGresult *lt_wrk_store_exec(PGconn *conn, const char *stmt, int nparams, const c
     return NULL;
 }
 
+/* The pair's results: each statement's first result (the rest of a statement's results
+ * are dropped), then the Sync's. Anything but two good results and the Sync is failure:
+ * an error in either statement aborts the implicit transaction, and a failed commit is
+ * reported as one more error before the Sync. */
+static int read_pair(PGconn *conn, struct lt_wrk_stmt **st, int *lost)
+{
+    int ok = 1, nulls = 0;
+    for (int i = 0; i < 2; i++) {
+        PGresult *r;
+        while ((r = PQgetResult(conn)) != NULL) {
+            ExecStatusType s = PQresultStatus(r);
+            if (st[i]->res == NULL && (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)) {
+                st[i]->res = r;
+                continue;
+            }
+            if (s == PGRES_FATAL_ERROR) {
+                note_failure(conn, r, st[i]->name, lost);
+            }
+            ok = 0;
+            PQclear(r);
+        }
+        if (st[i]->res == NULL) {
+            ok = 0;
+        }
+        if (PQstatus(conn) != CONNECTION_OK) {
+            *lost = 1;
+            return -1;
+        }
+    }
+    for (;;) {
+        PGresult *r = PQgetResult(conn);
+        if (r == NULL) {
+            if (PQstatus(conn) != CONNECTION_OK || ++nulls > 2) {
+                note_failure(conn, NULL, "pipeline sync", lost);
+                *lost = 1; /* out of step with the server: start afresh */
+                return -1;
+            }
+            continue;
+        }
+        ExecStatusType s = PQresultStatus(r);
+        if (s == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return ok ? 0 : -1;
+        }
+        if (s == PGRES_FATAL_ERROR) {
+            note_failure(conn, r, "commit", lost);
+        }
+        ok = 0;
+        PQclear(r);
+    }
+}
+
+int lt_wrk_store_exec_pair(PGconn *conn, struct lt_wrk_stmt *a, struct lt_wrk_stmt *b, int *lost)
+{
+    struct lt_wrk_stmt *st[2] = {a, b};
+    int rc = -1;
+    a->res = b->res = NULL;
+    if (PQenterPipelineMode(conn) != 1) {
+        note_failure(conn, NULL, "pipeline", lost);
+        return -1; /* still in ordinary mode */
+    }
+    if (PQsendQueryPrepared(conn, a->name, a->nparams, a->params, NULL, NULL, 0) != 1 ||
+        PQsendQueryPrepared(conn, b->name, b->nparams, b->params, NULL, NULL, 0) != 1 ||
+        PQpipelineSync(conn) != 1) {
+        note_failure(conn, NULL, "pipeline send", lost);
+        *lost = 1; /* cannot leave pipeline mode with a half-sent pair: start afresh */
+        return -1;
+    }
+    rc = read_pair(conn, st, lost);
+    if (!*lost && PQexitPipelineMode(conn) != 1) {
+        note_failure(conn, NULL, "pipeline exit", lost);
+        *lost = 1;
+        rc = -1;
+    }
+    if (rc < 0) {
+        for (int i = 0; i < 2; i++) {
+            PQclear(st[i]->res);
+            st[i]->res = NULL;
+        }
+    }
+    return rc;
+}
+
 int lt_wrk_store_prepare_one(PGconn *conn, const char *name, const char *sql, int *lost)
 {
     PGresult *res = PQprepare(conn, name, sql, 0, NULL);
@@ -237,14 +320,28 @@ int lt_wrk_store_worker_dead(PGconn *conn, const char *worker_id, int *lost)
                      lost);
 }
 
+void lt_wrk_store_claim_stmt(struct lt_wrk_stmt *st, struct lt_wrk_claim_args *args,
+                             const char *queues, int limit, int lease_s, const char *worker_id)
+{
+    snprintf(args->limit, sizeof(args->limit), "%d", limit);
+    snprintf(args->lease, sizeof(args->lease), "%d", lease_s);
+    args->params[0] = queues;
+    args->params[1] = args->limit;
+    args->params[2] = args->lease;
+    args->params[3] = worker_id;
+    st->name = "lt_claim";
+    st->nparams = 4;
+    st->params = args->params;
+    st->res = NULL;
+}
+
 PGresult *lt_wrk_store_claim(PGconn *conn, const char *queues, int limit, int lease_s,
                              const char *worker_id, int *lost)
 {
-    char slimit[16], slease[16];
-    snprintf(slimit, sizeof(slimit), "%d", limit);
-    snprintf(slease, sizeof(slease), "%d", lease_s);
-    const char *p[] = {queues, slimit, slease, worker_id};
-    return lt_wrk_store_exec(conn, "lt_claim", 4, p, lost);
+    struct lt_wrk_stmt st;
+    struct lt_wrk_claim_args args;
+    lt_wrk_store_claim_stmt(&st, &args, queues, limit, lease_s, worker_id);
+    return lt_wrk_store_exec(conn, st.name, st.nparams, st.params, lost);
 }
 
 PGresult *lt_wrk_store_heartbeat(PGconn *conn, const char *ids, const char *worker_id,

@@ -17,6 +17,23 @@
 PGresult *lt_wrk_store_exec(PGconn *conn, const char *stmt, int nparams, const char *const *params,
                             int *lost);
 
+/* One prepared statement of a pair (lt_wrk_store_exec_pair): its name and parameters,
+ * and, after the pair succeeded, its result. */
+struct lt_wrk_stmt {
+    const char *name;
+    int nparams;
+    const char *const *params;
+    PGresult *res;
+};
+
+/* Runs two prepared statements in one implicit transaction, sent together (libpq's
+ * pipeline mode): one round trip and one commit for both. 0 when both succeeded and
+ * committed (a->res and b->res set; caller PQclears), -1 when either failed or the commit
+ * did (neither took effect; logged, results NULL). *lost is set when the connection is
+ * gone or out of step (the caller then drops it); otherwise the connection is back in
+ * ordinary mode. */
+int lt_wrk_store_exec_pair(PGconn *conn, struct lt_wrk_stmt *a, struct lt_wrk_stmt *b, int *lost);
+
 /* Prepares one statement on conn. 0 ok, -1 error (logged, *lost set as above). */
 int lt_wrk_store_prepare_one(PGconn *conn, const char *name, const char *sql, int *lost);
 
@@ -40,6 +57,15 @@ int lt_wrk_store_worker_dead(PGconn *conn, const char *worker_id, int *lost);
  * priority first. NULL on error. */
 PGresult *lt_wrk_store_claim(PGconn *conn, const char *queues, int limit, int lease_s,
                              const char *worker_id, int *lost);
+
+/* The claim as a statement of a pair; its parameters live in args, which must outlive
+ * the call. The result is as lt_wrk_store_claim's. */
+struct lt_wrk_claim_args {
+    char limit[16], lease[16];
+    const char *params[4];
+};
+void lt_wrk_store_claim_stmt(struct lt_wrk_stmt *st, struct lt_wrk_claim_args *args,
+                             const char *queues, int limit, int lease_s, const char *worker_id);
 
 /* One UPDATE renewing the lease of every task in ids (a uuid[] literal) still running
  * under worker_id, also touching the workers row. Columns: 0 id, 1 cancel_requested.

@@ -280,39 +280,41 @@ static void pop_head(struct lt_wrk_writer *w)
     write_free(wr);
 }
 
-/* The run of completions at the head of the queue (at most COMPLETED_BATCH_MAX) in one
- * statement. Returns how many writes it settled (written or dropped), 0 when the batch
- * could not be built (the caller writes the head alone), -1 when the statement failed. */
-static int write_completed_batch(struct lt_wrk_writer *w, PGconn *conn, int *lost)
+int lt_wrk_writer_batch(struct lt_wrk_writer *w, struct lt_wrk_stmt *st)
 {
     json_t *rows = json_array();
-    char *text = NULL;
-    PGresult *res = NULL;
-    int n = 0, rc = 0;
+    int n = 0;
 
-    if (rows == NULL) {
-        goto out;
-    }
+    free(w->batch_text);
+    w->batch_text = NULL;
     for (struct lt_wrk_write *wr = w->head;
-         wr != NULL && wr->kind == LT_WRK_WRITE_COMPLETED && n < COMPLETED_BATCH_MAX;
+         rows != NULL && wr != NULL && wr->kind == LT_WRK_WRITE_COMPLETED &&
+         n < COMPLETED_BATCH_MAX;
          wr = wr->next, n++) {
         json_t *row = json_pack("{ss si so sI}", "id", wr->id, "attempt", wr->attempt, "result",
                                 wr->result != NULL ? json_incref(wr->result) : json_object(),
                                 "duration_ms", (json_int_t)wr->duration_ms);
         if (row == NULL || json_array_append_new(rows, row) < 0) {
-            goto out;
+            n = 0;
+            break;
         }
     }
-    if (n < 2 || (text = json_dumps(rows, JSON_COMPACT)) == NULL) {
-        goto out; /* a lone completion takes the plain statement */
+    if (n > 0 && (w->batch_text = json_dumps(rows, JSON_COMPACT)) == NULL) {
+        n = 0;
     }
-    const char *p[] = {text, w->worker_id};
-    res = lt_wrk_store_exec(conn, "lt_completed_batch", 2, p, lost);
-    if (res == NULL) {
-        rc = -1;
-        goto out;
-    }
-    for (int i = 0; i < n; i++) {
+    json_decref(rows);
+    w->batch_params[0] = w->batch_text;
+    w->batch_params[1] = w->worker_id;
+    st->name = "lt_completed_batch";
+    st->nparams = 2;
+    st->params = w->batch_params;
+    st->res = NULL;
+    return n;
+}
+
+void lt_wrk_writer_settle(struct lt_wrk_writer *w, int n, const PGresult *res)
+{
+    for (int i = 0; res != NULL && i < n && w->head != NULL; i++) {
         const struct lt_wrk_write *wr = w->head;
         int written = 0;
         for (int r = 0; r < PQntuples(res) && !written; r++) {
@@ -321,11 +323,25 @@ static int write_completed_batch(struct lt_wrk_writer *w, PGconn *conn, int *los
         note_written(wr, written);
         pop_head(w);
     }
-    rc = n;
-out:
+    free(w->batch_text);
+    w->batch_text = NULL;
+}
+
+/* The run of completions at the head of the queue in one statement. Returns how many
+ * writes it settled (written or dropped), 0 when it covers one write or could not be
+ * built (the caller writes the head alone), -1 when the statement failed. */
+static int write_completed_batch(struct lt_wrk_writer *w, PGconn *conn, int *lost)
+{
+    struct lt_wrk_stmt st;
+    int n = lt_wrk_writer_batch(w, &st);
+    if (n < 2) {
+        lt_wrk_writer_settle(w, 0, NULL);
+        return 0; /* a lone completion takes the plain statement */
+    }
+    PGresult *res = lt_wrk_store_exec(conn, st.name, st.nparams, st.params, lost);
+    int rc = res != NULL ? n : -1;
+    lt_wrk_writer_settle(w, n, res);
     PQclear(res);
-    free(text);
-    json_decref(rows);
     return rc;
 }
 
@@ -356,6 +372,8 @@ int lt_wrk_writer_flush(struct lt_wrk_writer *w, PGconn *conn, int *lost)
 
 void lt_wrk_writer_clear(struct lt_wrk_writer *w)
 {
+    free(w->batch_text);
+    w->batch_text = NULL;
     while (w->head != NULL) {
         struct lt_wrk_write *wr = w->head;
         w->head = wr->next;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "store.h"
 #include "uuid.h"
 
 enum lt_wrk_write_kind {
@@ -48,6 +49,8 @@ struct lt_wrk_writer {
     struct lt_wrk_write *head, *tail;
     int pending;
     const char *worker_id; /* borrowed; written to metadata.worker */
+    char *batch_text;      /* the parameters of the batch statement being built */
+    const char *batch_params[2];
 };
 
 void lt_wrk_writer_init(struct lt_wrk_writer *w, const char *worker_id);
@@ -66,6 +69,17 @@ void lt_wrk_writer_push(struct lt_wrk_writer *w, struct lt_wrk_write *wr);
 /* Writes the queue in order. Stops at the first lost connection (*lost = 1), keeping
  * that write and the rest queued. Returns the number of writes left. */
 int lt_wrk_writer_flush(struct lt_wrk_writer *w, PGconn *conn, int *lost);
+
+/* The completions at the head of the queue (at most a batch) as one statement, for a
+ * caller that runs it together with another (lt_wrk_store_exec_pair). Returns how many
+ * writes it covers, 0 when the head is not a completion (or out of memory). The
+ * statement's parameters stay valid until lt_wrk_writer_settle. */
+int lt_wrk_writer_batch(struct lt_wrk_writer *w, struct lt_wrk_stmt *st);
+
+/* After the batch statement ran: res (its result, NULL when it did not take effect)
+ * settles the n writes at the head -- each written or dropped, and logged -- or, when
+ * NULL, keeps them queued for the next flush. Frees the batch's parameters. */
+void lt_wrk_writer_settle(struct lt_wrk_writer *w, int n, const PGresult *res);
 
 /* Drops everything still queued (at exit), logging each write given up. */
 void lt_wrk_writer_clear(struct lt_wrk_writer *w);

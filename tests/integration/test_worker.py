@@ -173,3 +173,68 @@ def test_retry_of_running_task_is_a_conflict(stack):
     assert len(event_kinds(stack, task["id"])) == n_events
     assert api.cancel(task["id"]).status_code == 202
     api.wait_status(task["id"], TERMINAL, timeout=5)
+
+
+# ---- a completion and the next claim share one transaction ------------------------------
+
+def _one_slot_child(make_stack):
+    """One child with one slot: a task that finishes leaves exactly one slot, and the
+    claim that took it came back full (a backlog), so the child's next turn writes the
+    completion and claims together."""
+    st = make_stack(config={"worker.processes": 1, "worker.concurrency": 1})
+    st.wait_for(lambda: len(st.worker_children()) == 1, timeout=15, what="one worker child")
+    return st
+
+
+def _event_xmin(stack, task_id, kind):
+    rows = stack.sql("SELECT xmin::text FROM task_events WHERE task_id = %s AND kind = %s",
+                     task_id, kind)
+    assert len(rows) == 1, (task_id, kind, rows)
+    return rows[0][0]
+
+
+def test_completion_and_next_claim_commit_together(make_stack):
+    st = _one_slot_child(make_stack)
+    api = Api(st, tenant_name("pair"))
+    first = api.create_ok("sleep", {"ms": 400})["id"]
+    st.wait_for(lambda: api.task(first)["status"] == "running", timeout=10,
+                what="the first task to run")
+    second = api.create_ok("noop", {})["id"]   # waits: the only slot is taken
+    assert api.task(second)["status"] == "pending"
+    for tid in (first, second):
+        assert api.wait_status(tid, TERMINAL, timeout=15)["status"] == "completed"
+    # Rows of one transaction carry its id: the first task's `completed` event and the
+    # second's `started` event were written by the same commit.
+    assert _event_xmin(st, first, "completed") == _event_xmin(st, second, "started")
+    assert without_progress(event_kinds(st, first)) == ["created", "started", "completed"]
+
+
+def test_failed_claim_does_not_take_the_completion_with_it(make_stack):
+    """The pair is all or nothing: a claim that fails rolls the completion back with it,
+    and the completion is then written on its own -- once -- while the claim keeps
+    failing; nothing is lost and nothing runs twice."""
+    st = _one_slot_child(make_stack)
+    api = Api(st, tenant_name("pairfail"))
+    st.sql("CREATE FUNCTION it_refuse_claim_fn() RETURNS trigger LANGUAGE plpgsql AS $$ "
+           "BEGIN RAISE EXCEPTION 'claim refused by the test'; END $$")
+    try:
+        st.sql("CREATE TRIGGER it_refuse_claim_tr BEFORE UPDATE ON tasks FOR EACH ROW "
+               "WHEN (NEW.status = 'running' AND NEW.payload ? 'refuse_claim') "
+               "EXECUTE FUNCTION it_refuse_claim_fn()")
+        first = api.create_ok("sleep", {"ms": 400})["id"]
+        st.wait_for(lambda: api.task(first)["status"] == "running", timeout=10,
+                    what="the first task to run")
+        refused = api.create_ok("noop", {"refuse_claim": True})["id"]
+        done = api.wait_status(first, TERMINAL, timeout=15)
+        assert done["status"] == "completed", done
+        assert without_progress(event_kinds(st, first)) == ["created", "started", "completed"]
+        st.wait_for(lambda: "claim refused by the test" in st.log("worker"), timeout=10,
+                    what="the refused claim in the worker's log")
+        row = st.sql("SELECT status::text, attempt FROM tasks WHERE id = %s", refused)[0]
+        assert row == ("pending", 0), row
+    finally:
+        st.sql("DROP TRIGGER IF EXISTS it_refuse_claim_tr ON tasks")
+        st.sql("DROP FUNCTION IF EXISTS it_refuse_claim_fn()")
+    # The claim works again at the next poll.
+    assert api.wait_status(refused, TERMINAL, timeout=15)["status"] == "completed"
+    assert without_progress(event_kinds(st, refused)) == ["created", "started", "completed"]
