@@ -417,26 +417,31 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
 
 /* ---- batch ---- */
 
-/* Every row of the batch in one statement, from one JSON parameter. */
+/* The whole batch in one statement, from one JSON parameter: the rows, their `created`
+ * events and the 202 body, rendered from what the INSERT returns rather than read back.
+ * The ids are UUIDv7 made in order by this process (monotonic), so ordering by id is the
+ * order of the request. */
 static const char SQL_INSERT_BATCH[] =
-    "INSERT INTO tasks (id, tenant, type, queue, priority, payload, max_retries, timeout_s,\n"
-    "                   cost, callback_url, metadata, run_at, event_seq, quota_window)\n"
-    "SELECT x.id, $2, x.type, x.queue, x.priority, x.payload, x.max_retries, x.timeout_s,\n"
-    "       x.cost, x.callback_url, coalesce(x.metadata, '{}'::jsonb),\n"
-    "       CASE WHEN x.run_at_us IS NOT NULL\n"
-    "            THEN 'epoch'::timestamptz + x.run_at_us * interval '1 microsecond'\n"
-    "            ELSE now() + x.delay_s * interval '1 second' END,\n"
-    "       1, 'epoch'::timestamptz + $3::bigint * interval '1 microsecond'\n"
-    "  FROM json_to_recordset($1::json) AS x(id uuid, type text, queue text,\n"
-    "       priority smallint, payload jsonb, max_retries int, timeout_s int, cost int,\n"
-    "       callback_url text, metadata jsonb, run_at_us bigint, delay_s int)";
-
-static const char SQL_BATCH_CREATED[] = "INSERT INTO task_events (task_id, seq, kind, progress)\n"
-                                        "SELECT id, 1, 'created', 0 FROM unnest($1::uuid[]) AS id";
-
-static const char SQL_BATCH_READ[] =
-    "SELECT json_build_object('tasks', json_agg(lt_task_json(t, true) ORDER BY x.ord))::text\n"
-    "  FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, ord) JOIN tasks t ON t.id = x.id";
+    "WITH ins AS (\n"
+    "  INSERT INTO tasks AS t (id, tenant, type, queue, priority, payload, max_retries,\n"
+    "                     timeout_s, cost, callback_url, metadata, run_at, event_seq,\n"
+    "                     quota_window)\n"
+    "  SELECT x.id, $2, x.type, x.queue, x.priority, x.payload, x.max_retries, x.timeout_s,\n"
+    "         x.cost, x.callback_url, coalesce(x.metadata, '{}'::jsonb),\n"
+    "         CASE WHEN x.run_at_us IS NOT NULL\n"
+    "              THEN 'epoch'::timestamptz + x.run_at_us * interval '1 microsecond'\n"
+    "              ELSE now() + x.delay_s * interval '1 second' END,\n"
+    "         1, 'epoch'::timestamptz + $3::bigint * interval '1 microsecond'\n"
+    "    FROM json_to_recordset($1::json) AS x(id uuid, type text, queue text,\n"
+    "         priority smallint, payload jsonb, max_retries int, timeout_s int, cost int,\n"
+    "         callback_url text, metadata jsonb, run_at_us bigint, delay_s int)\n"
+    "  RETURNING t\n"
+    "), ev AS (\n"
+    "  INSERT INTO task_events (task_id, seq, kind, progress)\n"
+    "  SELECT (i.t).id, 1, 'created', 0 FROM ins i\n"
+    ")\n"
+    "SELECT json_build_object('tasks', json_agg(lt_task_json(i.t, true) ORDER BY (i.t).id))::text\n"
+    "  FROM ins i";
 
 /* The rows as the JSON array SQL_INSERT_BATCH reads; NULL when out of memory. */
 static char *batch_rows(int n, char (*ids)[LT_UUID_STR_LEN], const struct lt_api_task_spec *specs)
@@ -497,19 +502,16 @@ static enum lt_api_store_rc insert_batch(PGconn *conn, const char *tenant, int n
                                          char **queue_array)
 {
     enum lt_api_store_rc rc = LT_API_STORE_ERROR;
-    const char **idv = malloc(sizeof(*idv) * (size_t)n);
     const char **queues = malloc(sizeof(*queues) * (size_t)n);
     char *rows = batch_rows(n, ids, specs);
-    char *id_array = NULL;
     char window[24];
     int nq = 0;
 
-    if (idv == NULL || queues == NULL || rows == NULL) {
+    if (queues == NULL || rows == NULL) {
         goto out;
     }
     for (int i = 0; i < n; i++) {
         int seen = 0;
-        idv[i] = ids[i];
         for (int j = 0; j < nq && !seen; j++) {
             seen = strcmp(queues[j], specs[i].queue) == 0;
         }
@@ -517,19 +519,12 @@ static enum lt_api_store_rc insert_batch(PGconn *conn, const char *tenant, int n
             queues[nq++] = specs[i].queue;
         }
     }
-    if ((id_array = array_literal(n, idv)) == NULL ||
-        (*queue_array = array_literal(nq, queues)) == NULL) {
+    if ((*queue_array = array_literal(nq, queues)) == NULL) {
         goto out;
     }
     snprintf(window, sizeof(window), "%" PRId64, ch->window_us);
     const char *insert[3] = {rows, tenant, window};
-    const char *id_param[1] = {id_array};
-    if (lt_db_run(conn, SQL_INSERT_BATCH, 3, insert) < 0 ||
-        lt_db_run(conn, SQL_BATCH_CREATED, 1, id_param) < 0) {
-        rc = lt_api_store_failed();
-        goto out;
-    }
-    PGresult *res = lt_db_exec(conn, SQL_BATCH_READ, 1, id_param);
+    PGresult *res = lt_db_exec(conn, SQL_INSERT_BATCH, 3, insert);
     if (res == NULL) {
         rc = lt_api_store_failed();
         goto out;
@@ -538,10 +533,8 @@ static enum lt_api_store_rc insert_batch(PGconn *conn, const char *tenant, int n
     PQclear(res);
     rc = *body != NULL ? LT_API_STORE_OK : LT_API_STORE_ERROR;
 out:
-    free(idv);
     free(queues);
     free(rows);
-    free(id_array);
     return rc;
 }
 
