@@ -10,6 +10,11 @@
  * Times cross the boundary as Unix microseconds and are rebuilt in SQL as
  * 'epoch' + n microseconds, exact at PostgreSQL's own resolution, so a list cursor
  * lands precisely on the row it came from.
+ *
+ * A statement that changes one task by its status guards with `status::text`, as the
+ * worker's writes do (worker/writer.c): a plain `status IN (...)` implies the predicate
+ * of a partial index, and on statistics taken while the table was quiet the planner
+ * walks that index (a whole backlog) instead of probing the primary key.
  */
 #include "api_store.h"
 
@@ -353,7 +358,7 @@ static const char SQL_CANCEL_WAITING[] =
     "WITH t AS (\n"
     "  UPDATE tasks SET status = 'cancelled', completed_at = now(), error = 'cancelled',\n"
     "         version = version + 1, updated_at = now(), event_seq = event_seq + 1\n"
-    "   WHERE id = $1::uuid AND tenant = $2 AND status IN ('pending', 'retry')\n"
+    "   WHERE id = $1::uuid AND tenant = $2 AND status::text IN ('pending', 'retry')\n"
     "   RETURNING id, event_seq, progress, cost, quota_window, started_at IS NULL AS unstarted),\n"
     "ev AS (\n"
     "  INSERT INTO task_events (task_id, seq, kind, progress, message)\n"
@@ -372,7 +377,7 @@ static const char SQL_CANCEL_RUNNING[] =
     "UPDATE tasks SET cancel_requested = true,\n"
     "       version = version + CASE WHEN cancel_requested THEN 0 ELSE 1 END,\n"
     "       updated_at = now()\n"
-    " WHERE id = $1::uuid AND tenant = $2 AND status = 'running'";
+    " WHERE id = $1::uuid AND tenant = $2 AND status::text = 'running'";
 
 static const char SQL_NOTIFY_CANCEL[] = "SELECT pg_notify('lt_cancel', $1)";
 
@@ -460,7 +465,7 @@ static const char SQL_RETRY[] =
     "         metadata = metadata - 'duration_ms' - 'retry_exhausted' - 'worker',\n"
     "         quota_window = 'epoch'::timestamptz + $3::bigint * interval '1 microsecond',\n"
     "         version = version + 1, updated_at = now(), event_seq = event_seq + 1\n"
-    "   WHERE id = $1::uuid AND tenant = $2 AND status IN ('failed', 'cancelled')\n"
+    "   WHERE id = $1::uuid AND tenant = $2 AND status::text IN ('failed', 'cancelled')\n"
     "   RETURNING id, event_seq)\n"
     "INSERT INTO task_events (task_id, seq, kind, progress, message)\n"
     "SELECT id, event_seq, 'created', 0, 'retried' FROM t";
@@ -470,7 +475,7 @@ static const char SQL_NOTIFY_TASK_QUEUE[] =
 
 /* The task's cost, locked, when it may be retried; 0 rows otherwise. */
 static const char SQL_RETRY_COST[] = "SELECT cost FROM tasks WHERE id = $1::uuid AND tenant = $2\n"
-                                     "   AND status IN ('failed', 'cancelled') FOR UPDATE";
+                                     "   AND status::text IN ('failed', 'cancelled') FOR UPDATE";
 
 /* Charges a retry like a create: active limit, then its cost. OK, QUOTA, ACTIVE, AGAIN
  * (api_charge.h), CONFLICT/NOT_FOUND (not retryable), or a failure. */
