@@ -1,9 +1,15 @@
 /*
  * log.c -- the JSON line logger. Lines are assembled in memory and written with one
  * write(2) so lines from the many processes sharing stderr never interleave.
+ *
+ * The pid is asked for once per process: getpid(2) is a real system call, and the
+ * processes that log most fork from one that logged already, so a fork handler clears
+ * the cached value in the child.
  */
 #include "log.h"
 
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +21,57 @@ static const char *log_program = "longtask";
 static enum lt_log_level log_min = LT_LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+static pid_t log_pid;
+static int atfork_set;
+
+/* Lines gathered while held; a write never exceeds PIPE_BUF. */
+static char held[PIPE_BUF];
+static size_t held_len;
+static int holding;
+
+static void forget_pid(void)
+{
+    log_pid = 0;
+    held_len = 0; /* the parent writes what it gathered, not the child too */
+    holding = 0;
+}
+
+static pid_t pid_of_process(void)
+{
+    if (!atfork_set) {
+        atfork_set = pthread_atfork(NULL, NULL, forget_pid) == 0;
+    }
+    if (log_pid == 0) {
+        log_pid = getpid();
+    }
+    return log_pid;
+}
+
+static void write_all(const char *buf, size_t n)
+{
+    ssize_t w = write(STDERR_FILENO, buf, n);
+    (void)w; /* nowhere to report a failure to log */
+}
+
+static void flush_held(void)
+{
+    if (held_len > 0) {
+        write_all(held, held_len);
+        held_len = 0;
+    }
+}
+
+void lt_log_hold(void)
+{
+    holding = 1;
+}
+
+void lt_log_release(void)
+{
+    flush_held();
+    holding = 0;
+}
 
 void lt_log_init(const char *program, enum lt_log_level min_level)
 {
@@ -60,7 +117,7 @@ void lt_log(enum lt_log_level level, const char *event, json_t *fields, const ch
     json_object_set_new(line, "ts", json_string(ts));
     json_object_set_new(line, "level", json_string(level_names[level]));
     json_object_set_new(line, "program", json_string(log_program));
-    json_object_set_new(line, "pid", json_integer(getpid()));
+    json_object_set_new(line, "pid", json_integer(pid_of_process()));
     json_object_set_new(line, "event", json_string(event));
     json_object_set_new(line, "msg", json_string(msg));
     if (fields != NULL && json_is_object(fields)) {
@@ -70,8 +127,20 @@ void lt_log(enum lt_log_level level, const char *event, json_t *fields, const ch
     if (text != NULL) {
         size_t n = strlen(text);
         text[n] = '\n'; /* the NUL's byte becomes the newline: one write */
-        ssize_t w = write(STDERR_FILENO, text, n + 1);
-        (void)w;
+        n++;
+        if (holding && n <= sizeof(held)) {
+            if (held_len + n > sizeof(held)) {
+                flush_held();
+            }
+            memcpy(held + held_len, text, n);
+            held_len += n;
+            if (level >= LT_LOG_WARN) {
+                flush_held();
+            }
+        } else {
+            flush_held();
+            write_all(text, n);
+        }
     }
 out:
     free(text);

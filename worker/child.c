@@ -794,7 +794,10 @@ int lt_wrk_child_run(const struct lt_cfg *cfg)
                 "worker child started");
     link_up(&c);
     for (;;) {
-        if (tick(&c)) {
+        lt_log_hold(); /* a tick logs a line per task claimed and written */
+        int done = tick(&c);
+        lt_log_release();
+        if (done) {
             break;
         }
         if (lt_wrk_loop_run_once(c.loop, urgent(&c) ? 0 : -1) < 0) {
