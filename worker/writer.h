@@ -1,7 +1,7 @@
 /*
  * writer.h -- the one place that writes how an attempt ended: completed, retry, failed,
  * cancelled, or handed back at shutdown. Each write is one conditional UPDATE
- * (`WHERE id = $1 AND attempt = $2 AND status = 'running'`) that appends its event in the
+ * (`WHERE id = $1 AND attempt = $2 AND status::text = 'running'`) that appends its event in the
  * same statement, so a write that arrives after the task was rescued or cancelled
  * changes nothing, and a write retried after a reconnect cannot apply twice.
  *
