@@ -70,44 +70,53 @@ def _apply_settings(cur, settings):
         cur.execute("SELECT set_config(%s, %s, false)", (name, value))
 
 
-def explain_claim(cur, queues=("default",), limit=32, lease_s=60, worker_id="bench:0",
-                  modes=("force_custom_plan", "force_generic_plan")):
-    """EXPLAIN (FORMAT JSON) of the prepared claim in each plan_cache_mode, on the
-    cursor's connection (the statement is prepared there and deallocated after), with
-    the worker's own planner settings (worker_session_settings; when the worker forces
-    a plan_cache_mode, only that mode is checked). Returns {mode: plan tree}."""
-    settings = worker_session_settings()
-    if "plan_cache_mode" in settings:
-        modes = (settings.pop("plan_cache_mode"),)
+def explain_statement(cur, sql, args, modes, settings):
+    """EXPLAIN (FORMAT JSON) of sql, PREPAREd without parameter types (as the programs'
+    PQprepare(..., 0, NULL) does) and EXECUTEd with args, in each plan_cache_mode of
+    modes, under the planner settings given (applied, then reset). The statement is
+    deallocated after. Returns {mode: plan tree}."""
     _apply_settings(cur, settings)
-    cur.execute("PREPARE lt_bench_claim AS " + claim_sql())
+    cur.execute("PREPARE lt_explained AS " + sql)
     plans = {}
     try:
         for mode in modes:
             cur.execute("SET plan_cache_mode = " + mode)
             cur.execute("EXPLAIN (FORMAT JSON, VERBOSE false, COSTS true) "
-                        "EXECUTE lt_bench_claim(%s, %s, %s, %s)",
-                        ("{" + ",".join(queues) + "}", str(limit), str(lease_s), worker_id))
+                        "EXECUTE lt_explained(%s)" % ", ".join(["%s"] * len(args)), args)
             doc = cur.fetchone()[0]
             if isinstance(doc, str):
                 doc = json.loads(doc)
             plans[mode] = doc[0]["Plan"]
     finally:
         cur.execute("RESET plan_cache_mode")
-        cur.execute("DEALLOCATE lt_bench_claim")
+        cur.execute("DEALLOCATE lt_explained")
         for name in settings:
             cur.execute("RESET " + name)
     return plans
 
 
-def _nodes(plan):
+def explain_claim(cur, queues=("default",), limit=32, lease_s=60, worker_id="bench:0",
+                  modes=("force_custom_plan", "force_generic_plan")):
+    """EXPLAIN (FORMAT JSON) of the prepared claim in each plan_cache_mode, on the
+    cursor's connection, with the worker's own planner settings
+    (worker_session_settings; when the worker forces a plan_cache_mode, only that mode
+    is checked). Returns {mode: plan tree}."""
+    settings = worker_session_settings()
+    if "plan_cache_mode" in settings:
+        modes = (settings.pop("plan_cache_mode"),)
+    args = ("{" + ",".join(queues) + "}", str(limit), str(lease_s), worker_id)
+    return explain_statement(cur, claim_sql(), args, modes, settings)
+
+
+def plan_nodes(plan):
+    """Every node of a plan tree, the root first."""
     yield plan
     for sub in plan.get("Plans", []):
-        yield from _nodes(sub)
+        yield from plan_nodes(sub)
 
 
 def _find_cte(plan, name):
-    for node in _nodes(plan):
+    for node in plan_nodes(plan):
         if node.get("Subplan Name") == "CTE " + name:
             return node
     return None
@@ -147,7 +156,8 @@ def _sorts_tasks(node):
 
 def _bitmap_indexes(node):
     """The indexes whose Bitmap Index Scans feed a Bitmap Heap Scan."""
-    return {n.get("Index Name") for n in _nodes(node) if n["Node Type"] == "Bitmap Index Scan"}
+    return {n.get("Index Name") for n in plan_nodes(node)
+            if n["Node Type"] == "Bitmap Index Scan"}
 
 
 def check_claim_plan(plan):
@@ -162,7 +172,7 @@ def check_claim_plan(plan):
     c = _find_cte(plan, "c")
     if c is None:
         return ["no CTE c in the plan (has the claim's shape changed?)"]
-    c_nodes = list(_nodes(c))
+    c_nodes = list(plan_nodes(c))
     walks = [n for n in c_nodes if n["Node Type"] in ("Index Scan", "Index Only Scan")
              and n.get("Index Name") == CLAIM_INDEX]
     if not walks:
@@ -172,7 +182,7 @@ def check_claim_plan(plan):
             problems.append("the claim CTE sorts the rows of its scan (%s on %s): every "
                             "ready row is read per claim"
                             % (n["Node Type"], ", ".join(n.get("Sort Key", []))))
-    for n in _nodes(plan):
+    for n in plan_nodes(plan):
         if n.get("Relation Name") != "tasks":
             continue
         if n["Node Type"] == "Bitmap Heap Scan" and _bitmap_indexes(n) == {"tasks_pkey"}:
@@ -217,7 +227,7 @@ def explain_claim_analyze(conn, queues=("default",), limit=32, lease_s=60,
     top = doc[0]
     plan = top["Plan"]
     c = _find_cte(plan, "c")
-    scans = [n for n in _nodes(c or {"Node Type": "?"})
+    scans = [n for n in plan_nodes(c or {"Node Type": "?"})
              if n.get("Relation Name") == "tasks"]
     scan = scans[0] if scans else {}
     jit = top.get("JIT") or {}

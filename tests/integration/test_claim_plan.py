@@ -28,8 +28,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "bench"))
 
-from claim_plan import (check_claim_plan, explain_claim, plan_lines,  # noqa: E402
-                        statement_sql, worker_session_settings)
+from claim_plan import (check_claim_plan, explain_claim, explain_statement,  # noqa: E402
+                        plan_lines, plan_nodes, statement_sql, worker_session_settings)
 
 WRITER_C = os.path.join(os.path.dirname(os.path.dirname(HERE)), "worker", "writer.c")
 
@@ -117,44 +117,23 @@ def explain_writes(cur, writes=WRITES, worker=True):
     ids = [r[0] for r in cur.fetchall()]
     settings = worker_session_settings() if worker else {}
     settings.pop("plan_cache_mode", None)
-    for name, value in settings.items():
-        cur.execute("SELECT set_config(%s, %s, false)", (name, value))
     plans = {}
-    try:
-        for path, name, params in writes:
-            cur.execute("PREPARE lt_test_write AS " + statement_sql(name, path))
-            try:
-                args = params(ids)
-                for mode in ("force_custom_plan", "force_generic_plan"):
-                    cur.execute("SET plan_cache_mode = " + mode)
-                    cur.execute("EXPLAIN (FORMAT JSON) EXECUTE lt_test_write(%s)" %
-                                ", ".join(["%s"] * len(args)), args)
-                    doc = cur.fetchone()[0]
-                    plans[(name, mode)] = (json.loads(doc) if isinstance(doc, str)
-                                           else doc)[0]["Plan"]
-            finally:
-                cur.execute("DEALLOCATE lt_test_write")
-    finally:
-        cur.execute("RESET plan_cache_mode")
-        for name in settings:
-            cur.execute("RESET " + name)
+    for path, name, params in writes:
+        found = explain_statement(cur, statement_sql(name, path), params(ids),
+                                  ("force_custom_plan", "force_generic_plan"), settings)
+        plans.update({(name, mode): plan for mode, plan in found.items()})
     return plans
-
-
-def _nodes(plan):
-    yield plan
-    for sub in plan.get("Plans", []):
-        yield from _nodes(sub)
 
 
 def test_worker_writes_reach_rows_by_primary_key(burst_plans):
     """A completion, heartbeat or progress write, or the API's cancel or retry, must find
-    its rows by id whatever the statistics say. Analysed while quiet, the table seems to hold no running row, and
-    a status = 'running' guard then makes any partial index that covers running rows
-    look like a one-row scan; tasks_tenant_active_idx really holds the whole backlog."""
+    its rows by id whatever the statistics say. Analysed while quiet, the table seems to
+    hold no running row, and a status = 'running' guard then makes any partial index that
+    covers running rows look like a one-row scan; tasks_tenant_active_idx really holds
+    the whole backlog."""
     report = []
     for (name, mode), plan in sorted(burst_plans["writes"].items()):
-        scans = [(n["Node Type"], n.get("Index Name")) for n in _nodes(plan)
+        scans = [(n["Node Type"], n.get("Index Name")) for n in plan_nodes(plan)
                  if n.get("Relation Name") == "tasks" or (
                      n["Node Type"] == "Bitmap Index Scan"
                      and n.get("Index Name", "").startswith("tasks_"))]
