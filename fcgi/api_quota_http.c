@@ -42,21 +42,11 @@ void lt_api_quota_get(struct lt_api_req *req)
 void lt_api_quota_check(struct lt_api_req *req)
 {
     struct lt_api_task_spec spec, fb;
-    struct lt_api_verr verr;
     struct lt_api_charge ch;
     json_t *body = NULL, *fb_body = NULL;
     long fb_cost = -1;
 
-    if (!lt_api_media_type_is(req->content_type, "application/json")) {
-        lt_api_send_problem(req, 415, "unsupported_media_type", NULL, NULL,
-                            "the body must be application/json");
-        goto out;
-    }
-    if ((body = lt_api_read_json(req)) == NULL) {
-        goto out;
-    }
-    if (lt_api_validate_create(req->cfg, body, lt_wall_ms() * 1000, &spec, &verr) < 0) {
-        lt_api_send_problem(req, verr.status, verr.code, NULL, verr.errors, "%s", verr.detail);
+    if ((body = lt_api_read_create(req, &spec)) == NULL) {
         goto out;
     }
     if (lt_api_fallback_spec(req->cfg, body, &spec, &fb_body, &fb) == 0) {

@@ -111,10 +111,30 @@ static int read_key(struct lt_api_req *req, json_t *body, char *scoped, size_t n
     return 0;
 }
 
+json_t *lt_api_read_create(struct lt_api_req *req, struct lt_api_task_spec *spec)
+{
+    struct lt_api_verr verr;
+    json_t *body;
+
+    if (!lt_api_media_type_is(req->content_type, "application/json")) {
+        lt_api_send_problem(req, 415, "unsupported_media_type", NULL, NULL,
+                            "the body must be application/json");
+        return NULL;
+    }
+    if ((body = lt_api_read_json(req)) == NULL) {
+        return NULL;
+    }
+    if (lt_api_validate_create(req->cfg, body, lt_wall_ms() * 1000, spec, &verr) < 0) {
+        lt_api_send_problem(req, verr.status, verr.code, NULL, verr.errors, "%s", verr.detail);
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
 void lt_api_task_create(struct lt_api_req *req)
 {
     struct lt_api_task_spec spec, fb;
-    struct lt_api_verr verr;
     struct lt_api_task_view view = {0};
     struct lt_api_charge ch;
     json_t *body = NULL, *fb_body = NULL;
@@ -122,16 +142,7 @@ void lt_api_task_create(struct lt_api_req *req)
     char headers[LT_API_HEADERS_MAX], key[LT_API_IDEM_SCOPED_MAX], hash[LT_API_IDEM_HASH_LEN];
     int degraded = 0;
 
-    if (!lt_api_media_type_is(req->content_type, "application/json")) {
-        lt_api_send_problem(req, 415, "unsupported_media_type", NULL, NULL,
-                            "the body must be application/json");
-        goto out;
-    }
-    if ((body = lt_api_read_json(req)) == NULL) {
-        goto out;
-    }
-    if (lt_api_validate_create(req->cfg, body, lt_wall_ms() * 1000, &spec, &verr) < 0) {
-        lt_api_send_problem(req, verr.status, verr.code, NULL, verr.errors, "%s", verr.detail);
+    if ((body = lt_api_read_create(req, &spec)) == NULL) {
         goto out;
     }
     if (read_key(req, body, key, sizeof(key), hash) < 0) {

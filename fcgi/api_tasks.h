@@ -16,6 +16,12 @@ void lt_api_task_cancel(struct lt_api_req *req);
 void lt_api_task_retry(struct lt_api_req *req);
 void lt_api_task_events(struct lt_api_req *req);
 
+/* The body of a create (POST /tasks, POST /quota/check): application/json, within the
+ * size and depth limits, valid for its type, into spec (which borrows from the body).
+ * Returns the body (a new reference) or NULL after answering the problem (415, 413,
+ * 400 or 422). */
+json_t *lt_api_read_create(struct lt_api_req *req, struct lt_api_task_spec *spec);
+
 /* Answers 503, 404 or 500 for a store outcome other than OK/CONFLICT. */
 void lt_api_send_store_failure(struct lt_api_req *req, enum lt_api_store_rc rc);
 
