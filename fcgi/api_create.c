@@ -158,6 +158,16 @@ static struct lt_api_stmt st_wake = {
     "  FROM unnest($1::text[]) AS q",
     1, 0};
 
+/* st_wake for one task sent ahead of knowing whether it was created (fast_create):
+ * notifies only when the task is there, i.e. its create committed. A create that did
+ * not (refused, or sent the transactional way) notifies nothing here, and takes no
+ * transaction id either. */
+static struct lt_api_stmt st_wake_task = {
+    "lt_wake_task",
+    "SELECT set_config('synchronous_commit', 'off', true), pg_notify('lt_q_' || $1, '')\n"
+    "  FROM tasks WHERE id = $2::uuid",
+    2, 0};
+
 /* Wakes the workers of queues, a PostgreSQL array literal; a failure is logged only. */
 static void wake(PGconn *conn, const char *queues)
 {
@@ -325,7 +335,10 @@ static enum lt_api_store_rc insert_one(PGconn *conn, const char *tenant, const c
 }
 
 /* st_fast_create: OK (out and ch filled), AGAIN (a share said no: nothing created, go
- * the transactional way), or a failure. Only for a create without Idempotency-Key. */
+ * the transactional way), or a failure. Only for a create without Idempotency-Key.
+ * The wake-up goes with it in one write (lt_api_prep_exec_then): the server sends the
+ * NOTIFY right after the create's commit, a round trip sooner than after reading its
+ * result, and only when the task was committed (st_wake_task). */
 static enum lt_api_store_rc fast_create(PGconn *conn, const struct lt_cfg *cfg, const char *tenant,
                                         const char *id, const struct lt_api_create_in *in,
                                         struct lt_api_task_view *out, struct lt_api_charge *ch)
@@ -347,7 +360,8 @@ static enum lt_api_store_rc fast_create(PGconn *conn, const struct lt_cfg *cfg, 
     p[14] = units;
     p[15] = max_active;
     p[16] = window_s;
-    PGresult *res = lt_api_prep_exec(conn, &st_fast_create, p);
+    const char *wake_params[2] = {spec->queue, id};
+    PGresult *res = lt_api_prep_exec_then(conn, &st_fast_create, p, &st_wake_task, wake_params);
     task_args_free(&a);
     if (res == NULL) {
         return lt_api_store_failed();
@@ -387,6 +401,7 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
         in->idem_key == NULL ? fast_create(conn, cfg, tenant, id, in, out, ch) : LT_API_STORE_AGAIN;
     /* The exact paths from the start when the fast one said no (api_charge.h). */
     ch->slow = rc == LT_API_STORE_AGAIN && in->idem_key == NULL;
+    int woken = rc == LT_API_STORE_OK; /* the fast path sent its wake-up */
     while (rc == LT_API_STORE_AGAIN) {
         if (lt_db_begin(conn) < 0) {
             return lt_api_store_failed();
@@ -406,7 +421,7 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
         }
         rc = lt_api_store_finish(rc, out);
     }
-    if (rc == LT_API_STORE_OK) {
+    if (rc == LT_API_STORE_OK && !woken) {
         char queues[sizeof(use->queue) + 3];
         snprintf(queues, sizeof(queues), "{%s}", use->queue);
         wake(conn, queues);

@@ -35,6 +35,15 @@ void lt_api_prep_reset(void);
  * Returns a new PGresult (COMMAND_OK or TUPLES_OK; caller PQclears) or NULL (logged). */
 PGresult *lt_api_prep_exec(PGconn *conn, struct lt_api_stmt *st, const char *const *params);
 
+/* As lt_api_prep_exec, and `then` sent with it in the same write (libpq pipeline
+ * mode), each statement its own implicit transaction: `then` starts on the server as
+ * soon as st has committed (or failed), without a round trip to this process between
+ * them. Returns st's result as lt_api_prep_exec does; a failure of `then` is logged
+ * only. A session that fails on the way is left in pipeline mode, which
+ * lt_api_prep_last_was_connection() reports as lost. */
+PGresult *lt_api_prep_exec_then(PGconn *conn, struct lt_api_stmt *st, const char *const *params,
+                                struct lt_api_stmt *then, const char *const *then_params);
+
 /* As lt_api_prep_exec for statements whose rows are not needed. 0 ok, -1 error. */
 int lt_api_prep_run(PGconn *conn, struct lt_api_stmt *st, const char *const *params);
 

@@ -117,6 +117,9 @@ void lt_api_serve(FCGX_Request *fcgx, const struct lt_cfg *cfg)
     struct lt_api_match m;
     double start = mono_ms();
 
+    /* A request's info lines (a create logs one, then the request line) leave in one
+     * write, after the answer; warnings and errors still go at once (log.h). */
+    lt_log_hold();
     lt_api_req_init(&req, fcgx, cfg);
     lt_api_route_match(req.method, req.path, &m);
     if (m.status == 404) {
@@ -144,4 +147,5 @@ void lt_api_serve(FCGX_Request *fcgx, const struct lt_cfg *cfg)
                           "duration_ms", (double)(long)(ms * 1000) / 1000, "tenant",
                           req.tenant[0] != '\0' ? req.tenant : NULL),
                 "%s answered %d", req.method, req.status);
+    lt_log_release();
 }

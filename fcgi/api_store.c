@@ -59,7 +59,8 @@ static PGconn *db(const struct lt_cfg *cfg)
      * rather than fail this request with a 503. */
     if (conn != NULL) {
         struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
-        if (pfd.fd < 0 || poll(&pfd, 1, 0) != 0 || PQstatus(conn) != CONNECTION_OK) {
+        if (pfd.fd < 0 || poll(&pfd, 1, 0) != 0 || PQstatus(conn) != CONNECTION_OK ||
+            PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
             PQfinish(conn);
             conn = NULL;
         }

@@ -122,6 +122,59 @@ def test_a_create_wakes_its_queue_once_committed(bs):
         conn.close()
 
 
+def _notified(conn, timeout):
+    """The channels notified on conn: waits (up to timeout) for the first, then one
+    round trip on conn collects any the server had already sent after it."""
+    deadline = time.monotonic() + timeout
+    while not conn.notifies and time.monotonic() < deadline:
+        if select.select([conn], [], [], 0.2)[0]:
+            conn.poll()
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+    got = [n.channel for n in conn.notifies]
+    conn.notifies.clear()
+    return got
+
+
+def test_a_refused_create_keeps_the_session_in_step(make_stack):
+    """A create and its wake-up go to the database in one pipelined write
+    (fcgi/api_prep.c, lt_api_prep_exec_then). One the database refuses answers 500,
+    creates, charges and wakes nothing, and leaves the session usable: the next create
+    on the same process runs on the same backend, and its wake-up arrives."""
+    s = make_stack(config={"api.processes": 1}, programs=("api",), reaper_loop=None)
+    api = Api(s)
+
+    def backends():
+        return s.sql("SELECT pid FROM pg_stat_activity WHERE application_name = "
+                     "'longtask-api'")
+
+    s.sql("CREATE FUNCTION it_refuse_insert_fn() RETURNS trigger LANGUAGE plpgsql AS $$ "
+          "BEGIN RAISE EXCEPTION 'insert refused by the test'; END $$")
+    s.sql("CREATE TRIGGER it_refuse_insert_tr BEFORE INSERT ON tasks FOR EACH ROW "
+          "WHEN (NEW.payload ? 'refuse_insert') EXECUTE FUNCTION it_refuse_insert_fn()")
+    conn = psycopg2.connect(s.db_url)
+    conn.autocommit = True
+    try:
+        assert api.create("noop", {}).status_code == 202
+        before = backends()
+        assert len(before) == 1, before
+        with conn.cursor() as cur:
+            cur.execute('LISTEN "lt_q_default"')
+        assert_problem(api.create("noop", {"refuse_insert": True}), 500)
+        assert "insert refused by the test" in s.log("api")
+        for _ in range(3):  # one wake-up each, none for the refused create before them
+            r = api.create("noop", {})
+            assert r.status_code == 202, r.text
+            assert _notified(conn, 3) == ["lt_q_default"]
+        assert backends() == before
+    finally:
+        conn.close()
+        s.sql("DROP TRIGGER IF EXISTS it_refuse_insert_tr ON tasks")
+        s.sql("DROP FUNCTION IF EXISTS it_refuse_insert_fn()")
+    assert task_count(s, api.tenant) == 4
+    assert api.request("GET", "/api/v1/quota").json()["units_used"] == 4
+
+
 def test_one_notify_per_queue(bs):
     api = Api(bs)
     conn = psycopg2.connect(bs.db_url)
