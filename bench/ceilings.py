@@ -120,17 +120,22 @@ def pgbench(pg_bin, db_url, script, clients, seconds, workdir):
             "command": " ".join(argv[:-1] + ["<db_url>"])}
 
 
-def measure(pg_bin, db_url, plan, seconds, rounds, on_run=None):
+def measure(pg_bin, db_url, plan, seconds, rounds, on_run=None, profile=None):
     """Runs every (script, clients) of plan `rounds` times, interleaved (so a slow
     moment of the machine spreads over all of them). Returns
-    {"one_row_c8": {"runs": [...], ...}, ...}; on_run(key, run) is called after each."""
+    {"one_row_c8": {"runs": [...], ...}, ...}; on_run(key, run) is called after each.
+    profile: None, or a callable returning a started benchlib.CpuProfile, whose figures
+    become each run's "cpu"."""
     out = {}
     with tempfile.TemporaryDirectory(prefix="longtask-pgbench-") as workdir:
         for _ in range(rounds):
             for script, clients in plan:
                 key = "%s_c%d" % (script, clients)
                 reset(db_url)
+                prof = profile() if profile else None
                 run = pgbench(pg_bin, db_url, script, clients, seconds, workdir)
+                if prof is not None:
+                    run["cpu"] = prof.stop()
                 out.setdefault(key, {"script": SCRIPTS[script].strip(), "runs": []})
                 out[key]["runs"].append(run)
                 if on_run:

@@ -52,6 +52,29 @@ def _waits_line(r):
     return "\n  - database sessions: " + "; ".join(parts) if parts else ""
 
 
+def _bound_lines(rows):
+    """How the machine bounds of the target table were reached (targets.machine_bounds)."""
+    out = []
+    for r in rows:
+        b = r.get("machine_bound")
+        if not b:
+            continue
+        if "creates_per_s" in b:
+            out.append(
+                "- bound of %s: %s cores / (%s ms of CPU for the HTTP path of one GET /healthz "
+                "(load client + nginx + API) + %s ms of PostgreSQL CPU for one pgbench INSERT "
+                "at 8 clients) = %s creates/s = %s of the ceiling; no create through this HTTP "
+                "path can cost less than both together." % (
+                    r["measurement"], b["cores"], b["http_cpu_ms_per_req"],
+                    b["pg_cpu_ms_per_insert"], _fmt(b["creates_per_s"]), _fmt(b["ratio"])))
+        else:
+            out.append(
+                "- bound of %s: GET /healthz (no token, no database) answered %s req/s; a 304 "
+                "does that and more, so it is at most %s x the plain GET." % (
+                    r["measurement"], _fmt(b["req_per_s"]), _fmt(b["ratio"])))
+    return (["", "Machine bounds:", ""] + out) if out else []
+
+
 def render(res):
     out = ["# longtask benchmark (issue #6)", ""]
     out.append("Command: `%s`  " % res.get("command"))
@@ -83,18 +106,21 @@ def render(res):
     rows = res.get("measurements")
     if rows:
         out += ["", "## Targets", "",
-                "| measurement | figure | ceiling | ratio | target | met |",
-                "|---|---|---|---|---|---|"]
+                "| measurement | figure | ceiling | ratio | target | met | bound of this "
+                "machine (ratio) |",
+                "|---|---|---|---|---|---|---|"]
         for r in rows:
             ceiling = ("%s (%s)" % (_fmt(r["ceiling"]), r["ceiling_name"])
                        if r["ceiling"] is not None else "—")
-            out.append("| %s | %s | %s | %s | %s | %s |" % (
+            b = r.get("machine_bound")
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 r["measurement"], _fmt(r["figure"], r["unit"]), ceiling,
                 _fmt(r["ratio"]), r["target"],
-                "yes" if r["met"] else "**no**"))
+                "yes" if r["met"] else "**no**", _fmt(b["ratio"]) if b else "—"))
         out += ["", "How each is taken:", ""]
         for r in rows:
             out.append("- %s: %s." % (r["measurement"], r["how"]))
+        out += _bound_lines(rows)
     c = res.get("ceilings")
     if c:
         out += ["", "## Ceilings (pgbench, same cluster, same run)", "",

@@ -34,6 +34,10 @@ quota and the 10,000 active-task limit. Then, in this order:
                   /api/v1/tasks, 8 keep-alive connections.
   batch create    wrk POST /api/v1/tasks/batch of 1,000 noop tasks, 2 connections.
 
+Beside single create and poll cost the report gives the bound of this machine
+(machine_bounds): what no implementation could exceed here, from the CPU that
+PostgreSQL spent per pgbench INSERT and the HTTP path per GET /healthz in this run.
+
 The tasks table is truncated (TRUNCATE tasks CASCADE) and a CHECKPOINT taken before
 every run. Results: bench/results/latest.json and latest.md. Run: make bench, or
   LONGTASK_BIN=build/release/bin /usr/bin/python3 bench/targets.py [--rounds 3] [--seconds 5]
@@ -215,14 +219,21 @@ class Bench:
                 ("rows_1000", 1), ("rows_1000", 2)]
         runs = ceilings.measure(PG_BIN, self.stack.db_url, plan, a.seconds, a.rounds,
                                 on_run=lambda k, r: self.say("pgbench %s: %.1f tx/s, %.0f rows/s"
-                                                             % (k, r["tps"], r["rows_per_s"])))
+                                                             % (k, r["tps"], r["rows_per_s"])),
+                                profile=self.profile)
         ceilings.drop_table(self.stack.db_url)
         for v in runs.values():
             v["median_tps"] = benchlib.median(r["tps"] for r in v["runs"])
             v["median_rows_per_s"] = benchlib.median(r["rows_per_s"] for r in v["runs"])
         best_1000 = max(("rows_1000_c1", "rows_1000_c2"),
                         key=lambda k: runs[k]["median_rows_per_s"])
+        c8 = runs["one_row_c8"]["runs"]
         return {"table": table, "runs": runs,
+                # PostgreSQL's CPU per one-row INSERT at 8 clients (the pgbench client
+                # not counted): for the machine bound of single create.
+                "one_row_c8_pg_cpu_ms_per_tx": benchlib.median(
+                    1000 * r["cpu"]["cpu_s"].get("postgres", 0) / r["transactions"]
+                    for r in c8 if r.get("transactions")),
                 "one_row_tps_c1": runs["one_row_c1"]["median_tps"],
                 "one_row_tps_c8": runs["one_row_c8"]["median_tps"],
                 "one_row_tps_c32": runs["one_row_c32"]["median_tps"],
@@ -241,6 +252,11 @@ class Bench:
             prof = self.profile()
             r = http_load.run(url, 8, a.seconds, status_errors_ok=nginx_only)
             r["cpu"] = prof.stop()
+            # CPU of the HTTP path per request: the load client, nginx, the API.
+            r["http_cpu_ms_per_req"] = (
+                round(1000 * sum(r["cpu"]["cpu_s"].get(k, 0)
+                                 for k in ("load_client", "nginx", "api")) / r["requests"], 4)
+                if r["requests"] else None)
             out[name] = r
             self.say("client ceiling %s: %.0f req/s" % (name, r["req_per_s"]))
         return out
@@ -417,15 +433,48 @@ def ratio(x, y):
     return round(x / y, 3) if x is not None and y else None
 
 
+def machine_bounds(res):
+    """What no implementation could exceed on this machine, for the two targets whose
+    yardstick leaves out work the measurement must do, from figures of the same run:
+
+    single create  the load client, nginx, the API and PostgreSQL share the cores. A
+                   create costs at least the HTTP path of GET /healthz (no token, no
+                   body, no database) plus PostgreSQL's CPU for one pgbench INSERT, so
+                   creates/s <= cores / (healthz's CPU per request + that INSERT's).
+    poll cost      a 304 does all a healthz does and more (a token, a lookup), so it
+                   cannot outrun healthz: the ratio is at most healthz req/s / GET req/s.
+
+    Returns {"single_create": {...}, "poll": {...}} with the bound as a rate and as a
+    ratio in the target's own terms; None where a figure is missing."""
+    c = res["ceilings"]
+    hz = (res.get("client_ceiling") or {}).get("api_healthz") or {}
+    http_ms = hz.get("http_cpu_ms_per_req")
+    pg_ms = c.get("one_row_c8_pg_cpu_ms_per_tx")
+    cores = os.cpu_count() or 1
+    out = {"single_create": None, "poll": None}
+    if http_ms and pg_ms:
+        rate = cores * 1000 / (http_ms + pg_ms)
+        out["single_create"] = {
+            "creates_per_s": round(rate), "ratio": ratio(rate, c["one_row_tps_c8"]),
+            "cores": cores, "http_cpu_ms_per_req": http_ms, "pg_cpu_ms_per_insert": pg_ms}
+    plain = (res.get("poll") or {}).get("plain_req_per_s")
+    if hz.get("req_per_s") and plain:
+        out["poll"] = {"req_per_s": hz["req_per_s"], "ratio": ratio(hz["req_per_s"], plain)}
+    return out
+
+
 def measurements(res):
-    """The target table: one row a target, each with its figure, ceiling, ratio, met."""
+    """The target table: one row a target, each with its figure, ceiling, ratio, met,
+    and for two of them the bound of this machine (machine_bounds)."""
     c = res["ceilings"]
     rows = []
+    bounds = machine_bounds(res)
 
-    def row(name, how, figure, unit, ceiling, ceiling_name, rat, target, met):
+    def row(name, how, figure, unit, ceiling, ceiling_name, rat, target, met, bound=None):
         rows.append({"measurement": name, "how": how, "figure": figure, "unit": unit,
                      "ceiling": ceiling, "ceiling_name": ceiling_name, "ratio": rat,
-                     "target": target, "met": bool(met) if met is not None else None})
+                     "target": target, "met": bool(met) if met is not None else None,
+                     "machine_bound": bound})
 
     d = res["drain"]["tasks_per_s"]
     r = ratio(d, c["rows_1000_rows_per_s"])
@@ -442,7 +491,7 @@ def measurements(res):
     r = ratio(s, c["one_row_tps_c8"])
     row("single create", "wrk POST /api/v1/tasks, 8 keep-alive connections, through nginx",
         s, "tasks/s", c["one_row_tps_c8"], "pgbench one-row INSERT tx/s, 8 clients", r,
-        ">= 0.80 of ceiling", r is not None and r >= 0.80)
+        ">= 0.80 of ceiling", r is not None and r >= 0.80, bounds["single_create"])
     b = res["batch_create"]["tasks_per_s"]
     r = ratio(b, c["rows_1000_rows_per_s"])
     row("batch create", "wrk POST /api/v1/tasks/batch of 1,000, %d connections, through nginx"
@@ -461,7 +510,7 @@ def measurements(res):
     r = ratio(pc["not_modified_req_per_s"], pc["plain_req_per_s"])
     row("poll cost", "wrk GET of a pending task with If-None-Match (304), 8 connections",
         pc["not_modified_req_per_s"], "req/s", pc["plain_req_per_s"], "plain GET req/s", r,
-        ">= 2.0 x plain GET", r is not None and r >= 2.0)
+        ">= 2.0 x plain GET", r is not None and r >= 2.0, bounds["poll"])
     return rows
 
 
