@@ -118,7 +118,7 @@ class CpuProfile:
     """CPU seconds by process kind between start() and stop(): processes alive at both
     ends count their difference, processes born in between all of theirs, and processes
     that exited in between through their parent's reaped-children time (a PostgreSQL
-    backend through the postmaster). Load clients this process ran and waited for (wrk,
+    backend through the postmaster) less what they had spent before start(). Load clients this process ran and waited for (wrk,
     pgbench) are counted from os.times() as `load_client`. Approximate, and enough to
     see which kind was saturated. classify: see _cpu_snapshot."""
 
@@ -148,6 +148,13 @@ class CpuProfile:
             else:
                 d = own + reaped
             ticks[kind] = ticks.get(kind, 0) + max(d, 0)
+        # A process that exited in between reached its parent's reaped time with all of
+        # its CPU, also what it spent before start() (an API child retired after
+        # api.max_requests, and its database backend): take that part out again.
+        for pid, (kind, own, reaped) in self.before.items():
+            if pid not in after and pid != me:
+                ticks[kind] = ticks.get(kind, 0) - (own + reaped)
+        ticks = {k: max(v, 0) for k, v in ticks.items()}
         t1 = os.times()
         clients = (t1.children_user + t1.children_system -
                    self.self_children0.children_user - self.self_children0.children_system)
