@@ -118,9 +118,10 @@ class CpuProfile:
     """CPU seconds by process kind between start() and stop(): processes alive at both
     ends count their difference, processes born in between all of theirs, and processes
     that exited in between through their parent's reaped-children time (a PostgreSQL
-    backend through the postmaster) less what they had spent before start(). Load clients this process ran and waited for (wrk,
-    pgbench) are counted from os.times() as `load_client`. Approximate, and enough to
-    see which kind was saturated. classify: see _cpu_snapshot."""
+    backend through the postmaster) less what they had spent before start(). Load
+    clients this process ran and waited for (wrk, pgbench) are counted from os.times()
+    as `load_client`. Approximate, and enough to see which kind was saturated.
+    classify: see _cpu_snapshot."""
 
     def __init__(self, classify):
         self.classify = classify
