@@ -19,8 +19,8 @@ int64_t lt_backoff_ceiling_ms(int attempt, int64_t base_ms, int64_t cap_ms)
     return c < cap_ms ? c : cap_ms;
 }
 
-int64_t lt_backoff_delay_ms(int attempt, int64_t base_ms, int64_t cap_ms,
-                            int64_t retry_after_ms, uint64_t rnd)
+int64_t lt_backoff_delay_ms(int attempt, int64_t base_ms, int64_t cap_ms, int64_t retry_after_ms,
+                            uint64_t rnd)
 {
     int64_t ceil = lt_backoff_ceiling_ms(attempt, base_ms, cap_ms);
     int64_t d = ceil > 0 ? (int64_t)(rnd % (uint64_t)(ceil + 1)) : 0;

@@ -14,8 +14,8 @@ int64_t lt_backoff_ceiling_ms(int attempt, int64_t base_ms, int64_t cap_ms);
 
 /* A delay drawn with full jitter; retry_after_ms (<= 0 when none) wins when larger.
  * rnd is a uniform random 64-bit value supplied by the caller. */
-int64_t lt_backoff_delay_ms(int attempt, int64_t base_ms, int64_t cap_ms,
-                            int64_t retry_after_ms, uint64_t rnd);
+int64_t lt_backoff_delay_ms(int attempt, int64_t base_ms, int64_t cap_ms, int64_t retry_after_ms,
+                            uint64_t rnd);
 
 /* A random 64-bit value from getrandom(2), or from the clock if that fails. */
 uint64_t lt_backoff_random(void);

@@ -35,8 +35,7 @@ struct setting {
 static const struct setting settings[] = {
     {"database.url", K_STR, OFF(database_url), 0, "postgresql:///longtask", 0, 0},
     {"database.connect_timeout_s", K_INT, OFF(db_connect_timeout_s), 5, NULL, 1, 300},
-    {"database.statement_timeout_ms", K_INT, OFF(db_statement_timeout_ms), 30000, NULL, 0,
-     3600000},
+    {"database.statement_timeout_ms", K_INT, OFF(db_statement_timeout_ms), 30000, NULL, 0, 3600000},
     {"api.socket", K_STR, OFF(api_socket), 0, "/run/longtask/api.sock", 0, 0},
     {"api.socket_mode", K_STR, 0, 0, "0660", 0, 0}, /* octal text, read below */
     {"api.processes", K_INT, OFF(api_processes), 4, NULL, 1, 256},
@@ -66,21 +65,18 @@ static const struct setting settings[] = {
     {"retention.cancelled_s", K_INT, OFF(retention_cancelled_s), 604800, NULL, 0, 315360000},
     {"llm.default_provider", K_STR, OFF(llm_default_provider), 0, "", 0, 0},
     {"llm.stream_write_ms", K_INT, OFF(llm_stream_write_ms), 1000, NULL, 100, 60000},
-    {"llm.max_response_bytes", K_LONG, OFF(llm_max_response_bytes), 4194304, NULL, 1024,
-     268435456},
-    {"http.max_response_bytes", K_LONG, OFF(http_max_response_bytes), 1048576, NULL, 0,
-     268435456},
+    {"llm.max_response_bytes", K_LONG, OFF(llm_max_response_bytes), 4194304, NULL, 1024, 268435456},
+    {"http.max_response_bytes", K_LONG, OFF(http_max_response_bytes), 1048576, NULL, 0, 268435456},
     {"quota.units_per_window", K_LONG, OFF(quota_units_per_window), 1000000, NULL, 0,
      1000000000000LL},
     {"quota.window_s", K_INT, OFF(quota_window_s), 86400, NULL, 1, 31622400},
     {"quota.max_active", K_INT, OFF(quota_max_active), 10000, NULL, 0, 100000000},
-    {"log.level", K_STR, 0, 0, "info", 0, 0},                  /* read below */
+    {"log.level", K_STR, 0, 0, "info", 0, 0}, /* read below */
 };
 
 /* Groups that may appear at the top level, beyond those named in the table. */
 static const char *const list_settings[] = {"worker.queues", "types", "providers",
                                             "http.allow_hosts"};
-
 
 int lt_cfg_name_ok(const char *s)
 {
@@ -132,12 +128,14 @@ static int read_scalars(struct lt_cfg *cfg, config_t *c, const char *file, struc
                 char *end = NULL;
                 long mode = strtol(v, &end, 8);
                 if (v[0] == '\0' || *end != '\0' || mode < 0 || mode > 0777) {
-                    return lt_cfg_where(err, file, s, d->path, "must be an octal mode such as \"0660\"");
+                    return lt_cfg_where(err, file, s, d->path,
+                                        "must be an octal mode such as \"0660\"");
                 }
                 cfg->api_socket_mode = (int)mode;
             } else if (strcmp(d->path, "log.level") == 0) {
                 if (lt_log_level_parse(v) < 0) {
-                    return lt_cfg_where(err, file, s, d->path, "must be debug, info, warn or error");
+                    return lt_cfg_where(err, file, s, d->path,
+                                        "must be debug, info, warn or error");
                 }
                 *level = v;
             } else if (set_str((char **)base, v) < 0) {
@@ -187,7 +185,7 @@ static int read_queues(struct lt_cfg *cfg, config_t *c, const char *file, struct
         const char *q = config_setting_get_string_elem(s, i);
         if (q == NULL || !lt_cfg_name_ok(q)) {
             return lt_cfg_where(err, file, s, "worker.queues",
-                         "each queue name must be 1-58 characters of [A-Za-z0-9_.-]");
+                                "each queue name must be 1-58 characters of [A-Za-z0-9_.-]");
         }
         cfg->worker_queues[i] = strdup(q);
         if (cfg->worker_queues[i] == NULL) {
@@ -287,7 +285,7 @@ static int read_allow_hosts(struct lt_cfg *cfg, config_t *c, const char *file, s
         if (h[0] == '\0' || strchr(h, '/') != NULL || strchr(h + (h[0] == '*'), '*') != NULL ||
             (h[0] == '*' && h[1] != '.')) {
             return lt_cfg_where(err, file, config_setting_get_member(g, "allow_hosts"),
-                         "http.allow_hosts", "each entry must be a host name or *.domain");
+                                "http.allow_hosts", "each entry must be a host name or *.domain");
         }
     }
     return 0;
@@ -312,8 +310,7 @@ int lt_cfg_load(struct lt_cfg *cfg, const char *path, struct lt_err *err)
             if (config_error_type(&c) == CONFIG_ERR_FILE_IO) {
                 lt_err_set(err, "%s: cannot read: %s", path, strerror(errno));
             } else {
-                lt_err_set(err, "%s:%d: %s",
-                           config_error_file(&c) ? config_error_file(&c) : path,
+                lt_err_set(err, "%s:%d: %s", config_error_file(&c) ? config_error_file(&c) : path,
                            config_error_line(&c), config_error_text(&c));
             }
             goto out;
@@ -325,8 +322,7 @@ int lt_cfg_load(struct lt_cfg *cfg, const char *path, struct lt_err *err)
     }
     if (read_scalars(cfg, cp, path, err, &secret_file, &level) < 0 ||
         read_queues(cfg, cp, path, err) < 0 || lt_cfg_read_types(cfg, cp, path, err) < 0 ||
-        lt_cfg_read_providers(cfg, cp, path, err) < 0 ||
-        read_allow_hosts(cfg, cp, path, err) < 0) {
+        lt_cfg_read_providers(cfg, cp, path, err) < 0 || read_allow_hosts(cfg, cp, path, err) < 0) {
         goto out;
     }
     cfg->log_level = lt_log_level_parse(level);

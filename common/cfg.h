@@ -37,15 +37,15 @@ enum lt_handler_kind {
 /* An exec type's process. Nothing from a request ever reaches argv or env: the payload
  * goes to stdin only. */
 struct lt_exec_cfg {
-    char **argv;          /* NULL-terminated; argv[0] is the program (absolute path) */
+    char **argv; /* NULL-terminated; argv[0] is the program (absolute path) */
     int argc;
-    char **env;           /* NULL-terminated "NAME=value": the child's whole environment */
+    char **env; /* NULL-terminated "NAME=value": the child's whole environment */
     int nenv;
-    char *workdir;        /* the child's working directory */
-    int cpu_s;            /* RLIMIT_CPU seconds, 0 = unlimited */
-    int memory_mb;        /* RLIMIT_AS megabytes, 0 = unlimited */
-    int kill_grace_ms;    /* SIGTERM to the group, then SIGKILL after this */
-    long max_line_bytes;  /* longest stdout line kept (the result line included) */
+    char *workdir;          /* the child's working directory */
+    int cpu_s;              /* RLIMIT_CPU seconds, 0 = unlimited */
+    int memory_mb;          /* RLIMIT_AS megabytes, 0 = unlimited */
+    int kill_grace_ms;      /* SIGTERM to the group, then SIGKILL after this */
+    long max_line_bytes;    /* longest stdout line kept (the result line included) */
     long stderr_tail_bytes; /* how much of stderr's end is kept for the error */
 };
 
@@ -53,12 +53,12 @@ struct lt_type_cfg {
     char name[LT_NAME_MAX];
     char queue[LT_NAME_MAX];
     enum lt_handler_kind handler;
-    int priority;         /* default priority, 0..3 */
-    int max_retries;      /* retries after the first attempt */
-    int timeout_s;        /* default per-attempt timeout */
-    int backoff_base_ms;  /* first retry's jitter ceiling */
-    int backoff_max_ms;   /* cap of the ceiling */
-    int cost;             /* quota units (a fixed cost; used when cost_items is "") */
+    int priority;        /* default priority, 0..3 */
+    int max_retries;     /* retries after the first attempt */
+    int timeout_s;       /* default per-attempt timeout */
+    int backoff_base_ms; /* first retry's jitter ceiling */
+    int backoff_max_ms;  /* cap of the ceiling */
+    int cost;            /* quota units (a fixed cost; used when cost_items is "") */
     /* A cost that grows with the payload: cost_base + floor(cost_per_item x the length
      * of the payload array named cost_items), clamped to [cost_min, cost_max]. */
     int cost_base;
@@ -66,23 +66,23 @@ struct lt_type_cfg {
     char cost_items[LT_NAME_MAX]; /* "" = the fixed cost applies */
     int cost_min;
     int cost_max;
-    char fallback[LT_NAME_MAX];   /* a cheaper configured type to degrade to; "" = none */
-    struct lt_exec_cfg exec; /* handler == LT_HANDLER_EXEC only */
+    char fallback[LT_NAME_MAX]; /* a cheaper configured type to degrade to; "" = none */
+    struct lt_exec_cfg exec;    /* handler == LT_HANDLER_EXEC only */
 };
 
 /* An OpenAI-compatible LLM provider (POST {base_url}/chat/completions). */
 struct lt_provider_cfg {
     char name[LT_NAME_MAX];
-    char *base_url;          /* without the trailing /chat/completions */
-    char *api_key_env;       /* the environment variable holding the key */
-    char *api_key;           /* resolved at load; NULL when the variable is unset */
-    char *model;             /* used when a payload names none */
-    int timeout_s;           /* whole call, unless the task's own timeout is shorter */
+    char *base_url;    /* without the trailing /chat/completions */
+    char *api_key_env; /* the environment variable holding the key */
+    char *api_key;     /* resolved at load; NULL when the variable is unset */
+    char *model;       /* used when a payload names none */
+    int timeout_s;     /* whole call, unless the task's own timeout is shorter */
     int connect_timeout_s;
-    int max_concurrent;      /* calls in flight at once, per worker child */
+    int max_concurrent;         /* calls in flight at once, per worker child */
     char fallback[LT_NAME_MAX]; /* "" = none */
-    int circuit_failures;    /* consecutive retryable failures that open the circuit */
-    int circuit_cooldown_s;  /* how long an open circuit stays open */
+    int circuit_failures;       /* consecutive retryable failures that open the circuit */
+    int circuit_cooldown_s;     /* how long an open circuit stays open */
 };
 
 struct lt_cfg {
@@ -98,18 +98,18 @@ struct lt_cfg {
     int api_socket_mode;
     int api_processes;
     int api_backlog;
-    int api_max_requests;   /* a process exits and is replaced after this many */
+    int api_max_requests; /* a process exits and is replaced after this many */
     long api_max_body_bytes;
     int api_max_json_depth;
     int api_max_wait_s;
 
     /* auth */
-    char *jwt_secret;       /* from LONGTASK_JWT_SECRET or auth.jwt_secret_file */
-    char *jwt_algorithm;    /* "HS256" */
+    char *jwt_secret;    /* from LONGTASK_JWT_SECRET or auth.jwt_secret_file */
+    char *jwt_algorithm; /* "HS256" */
     int jwt_leeway_s;
 
     /* worker */
-    int worker_processes;   /* 0 in the file means the number of cores */
+    int worker_processes; /* 0 in the file means the number of cores */
     int worker_concurrency;
     char *worker_queues[LT_MAX_QUEUES];
     int worker_nqueues;
@@ -137,11 +137,11 @@ struct lt_cfg {
     struct lt_provider_cfg *providers;
     int nproviders;
     char *llm_default_provider;
-    int llm_stream_write_ms;  /* a streaming call's partial result is written at most this often */
+    int llm_stream_write_ms; /* a streaming call's partial result is written at most this often */
     long llm_max_response_bytes;
 
     /* http.request */
-    char **http_allow_hosts;  /* NULL-terminated; "host" or "*.domain" */
+    char **http_allow_hosts; /* NULL-terminated; "host" or "*.domain" */
     int http_nallow_hosts;
     long http_max_response_bytes;
 

@@ -13,15 +13,21 @@
 #include "cfg_read.h"
 #include "cfg_types.h"
 
-static const char *const provider_keys[] = {
-    "name",           "base_url",       "api_key_env",      "model",
-    "timeout_s",      "connect_timeout_s", "max_concurrent", "fallback",
-    "circuit_failures", "circuit_cooldown_s", NULL};
+static const char *const provider_keys[] = {"name",
+                                            "base_url",
+                                            "api_key_env",
+                                            "model",
+                                            "timeout_s",
+                                            "connect_timeout_s",
+                                            "max_concurrent",
+                                            "fallback",
+                                            "circuit_failures",
+                                            "circuit_cooldown_s",
+                                            NULL};
 
 static struct lt_provider_cfg *add_provider(struct lt_cfg *cfg, const char *name)
 {
-    struct lt_provider_cfg *p =
-        realloc(cfg->providers, sizeof(*p) * (size_t)(cfg->nproviders + 1));
+    struct lt_provider_cfg *p = realloc(cfg->providers, sizeof(*p) * (size_t)(cfg->nproviders + 1));
     if (p == NULL) {
         return NULL;
     }
@@ -43,8 +49,7 @@ static struct lt_provider_cfg *add_provider(struct lt_cfg *cfg, const char *name
     return p;
 }
 
-static int read_entry(struct lt_cfg *cfg, const char *file, config_setting_t *g,
-                      struct lt_err *err)
+static int read_entry(struct lt_cfg *cfg, const char *file, config_setting_t *g, struct lt_err *err)
 {
     const char *name = NULL;
     char prefix[128];
@@ -75,8 +80,7 @@ static int read_entry(struct lt_cfg *cfg, const char *file, config_setting_t *g,
         lt_cfg_member_int(&x, g, "max_concurrent", 1, 100000, &p->max_concurrent, err) < 0 ||
         lt_cfg_member_name(&x, g, "fallback", 1, p->fallback, err) < 0 ||
         lt_cfg_member_int(&x, g, "circuit_failures", 1, 10000, &p->circuit_failures, err) < 0 ||
-        lt_cfg_member_int(&x, g, "circuit_cooldown_s", 1, 86400, &p->circuit_cooldown_s, err) <
-            0) {
+        lt_cfg_member_int(&x, g, "circuit_cooldown_s", 1, 86400, &p->circuit_cooldown_s, err) < 0) {
         return -1;
     }
     if (strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0) {
@@ -140,8 +144,9 @@ int lt_cfg_read_providers(struct lt_cfg *cfg, config_t *c, const char *file, str
     }
     struct lt_provider_cfg *def = (struct lt_provider_cfg *)lt_cfg_provider(cfg, NULL);
     if (def == NULL) {
-        return lt_err_set(err, "%s: setting 'llm.default_provider': names '%s', which is not "
-                               "a configured provider",
+        return lt_err_set(err,
+                          "%s: setting 'llm.default_provider': names '%s', which is not "
+                          "a configured provider",
                           file != NULL ? file : "(defaults)", cfg->llm_default_provider);
     }
     for (int i = 0; i < cfg->nproviders; i++) {

@@ -9,8 +9,8 @@
 
 #include "cfg.h"
 
-int lt_cfg_where(struct lt_err *err, const char *file, const config_setting_t *s,
-                 const char *path, const char *what)
+int lt_cfg_where(struct lt_err *err, const char *file, const config_setting_t *s, const char *path,
+                 const char *what)
 {
     int line = s != NULL ? (int)config_setting_source_line(s) : 0;
     return lt_err_set(err, "%s:%d: setting '%s': %s", file != NULL ? file : "(defaults)", line,
@@ -93,8 +93,8 @@ int lt_cfg_member_double(const struct lt_cfg_ctx *x, config_setting_t *g, const 
     return 0;
 }
 
-int lt_cfg_member_str(const struct lt_cfg_ctx *x, config_setting_t *g, const char *key,
-                      char **out, struct lt_err *err)
+int lt_cfg_member_str(const struct lt_cfg_ctx *x, config_setting_t *g, const char *key, char **out,
+                      struct lt_err *err)
 {
     config_setting_t *s = config_setting_get_member(g, key);
     char path[192];
@@ -123,8 +123,8 @@ int lt_cfg_member_name(const struct lt_cfg_ctx *x, config_setting_t *g, const ch
         return 0;
     }
     member_path(x, key, path, sizeof(path));
-    const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s)
-                                                                 : NULL;
+    const char *v =
+        config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
     if (v == NULL || !((empty_ok && v[0] == '\0') || lt_cfg_name_ok(v))) {
         return lt_cfg_where(err, x->file, s, path,
                             "must be a name of 1-58 characters of [A-Za-z0-9_.-]");
@@ -144,8 +144,8 @@ void lt_cfg_strv_free(char **v)
     free(v);
 }
 
-int lt_cfg_member_strv(const struct lt_cfg_ctx *x, config_setting_t *g, const char *key,
-                       int min, int max, char ***out, int *n, struct lt_err *err)
+int lt_cfg_member_strv(const struct lt_cfg_ctx *x, config_setting_t *g, const char *key, int min,
+                       int max, char ***out, int *n, struct lt_err *err)
 {
     config_setting_t *s = config_setting_get_member(g, key);
     char path[192];
@@ -183,8 +183,8 @@ int lt_cfg_member_strv(const struct lt_cfg_ctx *x, config_setting_t *g, const ch
     return 0;
 }
 
-int lt_cfg_only_keys(const struct lt_cfg_ctx *x, config_setting_t *g,
-                     const char *const *keys, struct lt_err *err)
+int lt_cfg_only_keys(const struct lt_cfg_ctx *x, config_setting_t *g, const char *const *keys,
+                     struct lt_err *err)
 {
     for (int i = 0; i < config_setting_length(g); i++) {
         config_setting_t *m = config_setting_get_elem(g, (unsigned)i);

@@ -14,11 +14,30 @@
 
 static const char *const handler_names[] = {"noop", "sleep", "llm.chat", "http.request", "exec"};
 
-static const char *const type_keys[] = {
-    "name",      "queue",    "priority", "max_retries",   "timeout_s",      "backoff_base_ms",
-    "backoff_max_ms", "cost", "handler", "command",       "env",            "workdir",
-    "cpu_s",     "memory_mb", "kill_grace_ms", "max_line_bytes", "stderr_tail_bytes",
-    "cost_base", "cost_per_item", "cost_items", "cost_min", "cost_max", "fallback", NULL};
+static const char *const type_keys[] = {"name",
+                                        "queue",
+                                        "priority",
+                                        "max_retries",
+                                        "timeout_s",
+                                        "backoff_base_ms",
+                                        "backoff_max_ms",
+                                        "cost",
+                                        "handler",
+                                        "command",
+                                        "env",
+                                        "workdir",
+                                        "cpu_s",
+                                        "memory_mb",
+                                        "kill_grace_ms",
+                                        "max_line_bytes",
+                                        "stderr_tail_bytes",
+                                        "cost_base",
+                                        "cost_per_item",
+                                        "cost_items",
+                                        "cost_min",
+                                        "cost_max",
+                                        "fallback",
+                                        NULL};
 
 #define COST_MAX 1000000 /* the largest cost a task may have, in units */
 
@@ -93,8 +112,7 @@ static int read_exec(const struct lt_cfg_ctx *x, config_setting_t *g, struct lt_
         lt_cfg_member_int(x, g, "memory_mb", 0, 1048576, &e->memory_mb, err) < 0 ||
         lt_cfg_member_int(x, g, "kill_grace_ms", 0, 600000, &e->kill_grace_ms, err) < 0 ||
         lt_cfg_member_long(x, g, "max_line_bytes", 1024, 67108864, &e->max_line_bytes, err) < 0 ||
-        lt_cfg_member_long(x, g, "stderr_tail_bytes", 0, 1048576, &e->stderr_tail_bytes, err) <
-            0) {
+        lt_cfg_member_long(x, g, "stderr_tail_bytes", 0, 1048576, &e->stderr_tail_bytes, err) < 0) {
         return -1;
     }
     if (t->handler != LT_HANDLER_EXEC) {
@@ -182,8 +200,7 @@ static int check_fallbacks(struct lt_cfg *cfg, config_setting_t *list, const cha
     return 0;
 }
 
-static int read_entry(struct lt_cfg *cfg, const char *file, config_setting_t *g,
-                      struct lt_err *err)
+static int read_entry(struct lt_cfg *cfg, const char *file, config_setting_t *g, struct lt_err *err)
 {
     const char *name = NULL;
     char prefix[128];
@@ -208,9 +225,8 @@ static int read_entry(struct lt_cfg *cfg, const char *file, config_setting_t *g,
     }
     config_setting_t *h = config_setting_get_member(g, "handler");
     if (h != NULL) {
-        const char *hv = config_setting_type(h) == CONFIG_TYPE_STRING
-                             ? config_setting_get_string(h)
-                             : "";
+        const char *hv =
+            config_setting_type(h) == CONFIG_TYPE_STRING ? config_setting_get_string(h) : "";
         int kind = lt_cfg_handler_parse(hv);
         char path[192];
         snprintf(path, sizeof(path), "%s.handler", prefix);

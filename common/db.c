@@ -110,8 +110,8 @@ void lt_db_rollback(PGconn *conn)
 
 int lt_db_schema_version(PGconn *conn)
 {
-    PGresult *res = lt_db_exec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0,
-                               NULL);
+    PGresult *res =
+        lt_db_exec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL);
     int v = -1;
     if (res == NULL) {
         return -1;

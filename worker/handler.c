@@ -11,6 +11,7 @@
 #include "log.h"
 
 /* Indexed by enum lt_handler_kind: a configured type runs the handler it names. */
+/* clang-format off */
 static const struct lt_wrk_handler *const registry[] = {
     [LT_HANDLER_NOOP] = &lt_wrk_handler_noop,
     [LT_HANDLER_SLEEP] = &lt_wrk_handler_sleep,
@@ -18,6 +19,7 @@ static const struct lt_wrk_handler *const registry[] = {
     [LT_HANDLER_HTTP_REQUEST] = &lt_wrk_handler_http,
     [LT_HANDLER_EXEC] = &lt_wrk_handler_exec,
 };
+/* clang-format on */
 
 const struct lt_wrk_handler *lt_wrk_handler_for(enum lt_handler_kind kind)
 {
