@@ -38,6 +38,21 @@ static struct lt_api_stmt st_key_lookup = {
 static const char SQL_KEY_RETIRE[] =
     "UPDATE tasks SET idempotency_key = NULL, request_hash = NULL WHERE id = $1::uuid";
 
+/* How both create statements end: the `n` CTE's INSERT INTO tasks returns the row, the
+ * `created` event follows, and the SELECT starts with the view columns of the new task
+ * (api_store_tx.h's lt_api_view_col, in that order). */
+/* clang-format off */
+#define SQL_CREATED_VIEW                                                                           \
+    "  RETURNING id, type, queue, priority, run_at, status, version,\n"                            \
+    "            lt_task_json(tasks, true)::text AS json),\n"                                      \
+    "ev AS (\n"                                                                                    \
+    "  INSERT INTO task_events (task_id, seq, kind, progress)\n"                                   \
+    "  SELECT id, 1, 'created', 0 FROM n)\n"                                                       \
+    "SELECT n.json, n.status::text, n.version, n.type, 0,\n"                                       \
+    "       " LT_API_SQL_QUEUE_POSITION("n.queue", "n.priority", "n.run_at", "n.id") ",\n"         \
+    "       greatest(extract(epoch FROM n.run_at - now()), 0)::float8, 0::float8"
+/* clang-format on */
+
 /* The task, its `created` event and the view of the new task (the columns of
  * api_store_tx.h's lt_api_view_col) in one statement: one round trip while the quota
  * stripe rows are held. queue_position is counted in the statement's
@@ -57,14 +72,7 @@ static struct lt_api_stmt st_insert_task = {
     "               THEN 'epoch'::timestamptz + $12::bigint * interval '1 microsecond'\n"
     "               ELSE now() + $13::int * interval '1 second' END,\n"
     "          1, $15, $16, 'epoch'::timestamptz + $17::bigint * interval '1 microsecond')\n"
-    "  RETURNING id, type, queue, priority, run_at, status, version,\n"
-    "            lt_task_json(tasks, true)::text AS json),\n"
-    "ev AS (\n"
-    "  INSERT INTO task_events (task_id, seq, kind, progress)\n"
-    "  SELECT id, 1, 'created', 0 FROM n)\n"
-    "SELECT n.json, n.status::text, n.version, n.type, 0,\n"
-    "       " LT_API_SQL_QUEUE_POSITION("n.queue", "n.priority", "n.run_at", "n.id") ",\n"
-    "       greatest(extract(epoch FROM n.run_at - now()), 0)::float8, 0::float8\n"
+    SQL_CREATED_VIEW "\n"
     "  FROM n",
     17, 0};
 /* clang-format on */
@@ -126,14 +134,7 @@ static struct lt_api_stmt st_fast_create = {
     "              ELSE now() + $13::int * interval '1 second' END,\n"
     "         1, c.window_start\n"
     "    FROM c\n"
-    "  RETURNING id, type, queue, priority, run_at, status, version,\n"
-    "            lt_task_json(tasks, true)::text AS json),\n"
-    "ev AS (\n"
-    "  INSERT INTO task_events (task_id, seq, kind, progress)\n"
-    "  SELECT id, 1, 'created', 0 FROM n)\n"
-    "SELECT n.json, n.status::text, n.version, n.type, 0,\n"
-    "       " LT_API_SQL_QUEUE_POSITION("n.queue", "n.priority", "n.run_at", "n.id") ",\n"
-    "       greatest(extract(epoch FROM n.run_at - now()), 0)::float8, 0::float8,\n"
+    SQL_CREATED_VIEW ",\n"
     "       c.units + coalesce((SELECT sum(o.units) FROM quota_usage o\n"
     "                            WHERE o.tenant = $2 AND o.window_start = c.window_start\n"
     "                              AND o.stripe <> $14::smallint), 0),\n"

@@ -76,12 +76,9 @@ static int prepare(PGconn *conn, struct lt_api_stmt *st)
     return 0;
 }
 
-PGresult *lt_api_prep_exec(PGconn *conn, struct lt_api_stmt *st, const char *const *params)
+/* st's result handed to the caller: itself when good, else NULL (logged, cleared). */
+static PGresult *checked(PGconn *conn, PGresult *res, const struct lt_api_stmt *st)
 {
-    if (prepare(conn, st) < 0) {
-        return NULL;
-    }
-    PGresult *res = PQexecPrepared(conn, st->name, st->nparams, params, NULL, NULL, 0);
     if (!ok(res)) {
         note_failure(conn, res, st);
         PQclear(res);
@@ -89,6 +86,14 @@ PGresult *lt_api_prep_exec(PGconn *conn, struct lt_api_stmt *st, const char *con
     }
     last_sqlstate[0] = '\0';
     return res;
+}
+
+PGresult *lt_api_prep_exec(PGconn *conn, struct lt_api_stmt *st, const char *const *params)
+{
+    if (prepare(conn, st) < 0) {
+        return NULL;
+    }
+    return checked(conn, PQexecPrepared(conn, st->name, st->nparams, params, NULL, NULL, 0), st);
 }
 
 /* One pipelined statement's results up to its Sync. Returns its first result, or the
@@ -158,13 +163,7 @@ PGresult *lt_api_prep_exec_then(PGconn *conn, struct lt_api_stmt *st, const char
         note_failure(conn, after, then); /* logged; st's outcome stands */
     }
     PQclear(after);
-    if (!ok(res)) {
-        note_failure(conn, res, st);
-        PQclear(res);
-        return NULL;
-    }
-    last_sqlstate[0] = '\0';
-    return res;
+    return checked(conn, res, st);
 }
 
 int lt_api_prep_run(PGconn *conn, struct lt_api_stmt *st, const char *const *params)

@@ -100,28 +100,6 @@ def test_batch_respects_the_active_limit(make_stack):
     assert task_count(s, api.tenant) == 5
 
 
-def test_a_create_wakes_its_queue_once_committed(bs):
-    # The NOTIFY is sent after the create's commit (fcgi/api_create.c, wake): whoever
-    # hears it must already see the task.
-    api = Api(bs)
-    conn = psycopg2.connect(bs.db_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute('LISTEN "lt_q_other"')
-            r = api.create("other.noop", {}, delay_s=600)
-            assert r.status_code == 202, r.text
-            deadline = time.monotonic() + 3
-            while not conn.notifies and time.monotonic() < deadline:
-                if select.select([conn], [], [], 0.2)[0]:
-                    conn.poll()
-            assert [n.channel for n in conn.notifies] == ["lt_q_other"]
-            cur.execute("SELECT status FROM tasks WHERE id = %s", (r.json()["id"],))
-            assert cur.fetchall() == [("pending",)]
-    finally:
-        conn.close()
-
-
 def _notified(conn, timeout):
     """The channels notified on conn: waits (up to timeout) for the first, then one
     round trip on conn collects any the server had already sent after it."""
@@ -134,6 +112,24 @@ def _notified(conn, timeout):
     got = [n.channel for n in conn.notifies]
     conn.notifies.clear()
     return got
+
+
+def test_a_create_wakes_its_queue_once_committed(bs):
+    # The NOTIFY is sent after the create's commit (fcgi/api_create.c, st_wake_task): whoever
+    # hears it must already see the task.
+    api = Api(bs)
+    conn = psycopg2.connect(bs.db_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute('LISTEN "lt_q_other"')
+            r = api.create("other.noop", {}, delay_s=600)
+            assert r.status_code == 202, r.text
+            assert _notified(conn, 3) == ["lt_q_other"]
+            cur.execute("SELECT status FROM tasks WHERE id = %s", (r.json()["id"],))
+            assert cur.fetchall() == [("pending",)]
+    finally:
+        conn.close()
 
 
 def test_a_refused_create_keeps_the_session_in_step(make_stack):
