@@ -35,7 +35,21 @@
 
 static PGconn *conn;
 
-static const char SQL_SET_TIMEOUT[] = "SELECT set_config('statement_timeout', $1, false)";
+/* The session's settings. Sequential scans priced out, as in the worker's session
+ * (worker/store.c): every statement here finds its rows through an index (a task by
+ * its primary key, a tenant's tasks by tasks_tenant_created_idx, the quota rows by
+ * theirs), and the prepared ones run generic plans, built once per session from the
+ * statistics of that moment. Made while tasks was small or had been ANALYZEd quiet, a
+ * generic plan reads the table with a sequential scan, and keeps doing so as the table
+ * grows until something invalidates it: after a burst, every poll and create then reads
+ * the whole table. With sequential scans disabled (a 10^10 penalty, not a ban: a table
+ * with no usable index still gets one) the index plans are the cheap ones whatever the
+ * statistics say; JIT off, because that penalty lifts a plan's estimate far over
+ * jit_above_cost and short statements would be compiled on every run. Checked by
+ * tests/integration/test_claim_plan.py (test_api_lookups_stay_on_indexes_after_a_burst). */
+static const char SQL_SESSION[] = "SELECT set_config('statement_timeout', $1, false),\n"
+                                  "       set_config('enable_seqscan', 'off', false),\n"
+                                  "       set_config('jit', 'off', false)";
 
 /* Server notices (a WARNING, say) become log lines rather than raw text on stderr. */
 static void on_notice(void *arg, const char *message)
@@ -73,7 +87,7 @@ static PGconn *db(const struct lt_cfg *cfg)
         PQsetNoticeProcessor(conn, on_notice, NULL);
         lt_api_prep_reset(); /* prepared statements died with the old session */
         snprintf(ms, sizeof(ms), "%d", cfg->db_statement_timeout_ms);
-        if (lt_db_run(conn, SQL_SET_TIMEOUT, 1, params) < 0) {
+        if (lt_db_run(conn, SQL_SESSION, 1, params) < 0) {
             PQfinish(conn);
             conn = NULL;
         }

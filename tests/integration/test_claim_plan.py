@@ -28,6 +28,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "bench"))
 
+from conftest import wait_for  # noqa: E402
+from ltapi import Api  # noqa: E402
 from claim_plan import (check_claim_plan, explain_claim, explain_statement,  # noqa: E402
                         plan_lines, plan_nodes, statement_sql, worker_session_settings)
 
@@ -173,3 +175,50 @@ def test_claim_is_not_jit_compiled(burst_plans):
             "the %s claim plan costs %s, above jit_above_cost %s: every claim is JIT-compiled "
             "(set jit = off in the worker's session, or keep the cost down)"
             % (mode, plan["Total Cost"], burst_plans["jit_above_cost"]))
+
+
+def _tasks_scans(s):
+    """(sequential scans, index scans) of tasks, as the statistics have them so far."""
+    return tuple(s.sql("SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_user_tables "
+                       "WHERE relname = 'tasks'")[0])
+
+
+def test_api_lookups_stay_on_indexes_after_a_burst(make_stack):
+    """The API's prepared statements run generic plans, built once per session from the
+    statistics of that moment (fcgi/api_store.c, SQL_SESSION). Built while tasks was
+    ANALYZEd empty, they must still probe indexes after a burst of 20,000 rows with no
+    ANALYZE since: a create, a GET and a conditional GET then read no row by a
+    sequential scan of tasks. One API process, so one session holds every plan."""
+    s = make_stack(config={"api.processes": 1}, programs=("api",), reaper_loop=None)
+    api = Api(s)
+    s.sql("ALTER TABLE tasks SET (autovacuum_enabled = false)")
+    try:
+        s.sql("ANALYZE tasks")
+        task = api.create_ok("noop", {})
+        path = "/api/v1/tasks/" + task["id"]
+        for _ in range(8):  # past the five custom plans of each statement
+            api.create_ok("noop", {})
+            etag = api.request("GET", path).headers["ETag"]
+            assert api.request("GET", path, headers={"If-None-Match": etag}).status_code == 304
+        s.sql(INSERT_ROWS, "pending", False, False, BURST)
+        assert s.sql("SELECT last_autoanalyze FROM pg_stat_user_tables "
+                     "WHERE relname = 'tasks'") == [(None,)], "an analyze ran after the burst"
+        before = _tasks_scans(s)
+        rounds = 10
+        for _ in range(rounds):
+            api.create_ok("noop", {})
+            r = api.request("GET", path)
+            assert r.status_code == 200, r.text
+            r = api.request("GET", path, headers={"If-None-Match": r.headers["ETag"]})
+            assert r.status_code == 304, r.text
+        # Each request reads tasks at least once; the session's counts reach the
+        # statistics when it goes idle.
+        wait_for(lambda: sum(_tasks_scans(s)) - sum(before) >= 3 * rounds, timeout=15,
+                 what="the API's reads of tasks in the statistics")
+        after = _tasks_scans(s)
+        assert after[0] == before[0], (
+            "%d sequential scans of tasks (and %d index scans) for %d creates and %d GETs "
+            "after the burst" % (after[0] - before[0], after[1] - before[1], rounds,
+                                 2 * rounds))
+    finally:
+        s.sql("ALTER TABLE tasks RESET (autovacuum_enabled)")
