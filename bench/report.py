@@ -149,6 +149,17 @@ def render(res):
                        "the client's POST took p50 %s ms, p99 %s ms" % (
                            i + 1, r["p50_ms"], r["p99_ms"], r["max_ms"], r["post_p50_ms"],
                            r["post_p99_ms"]))
+        b = res.get("pickup_breakdown")
+        if b:
+            out.append("- where it goes (one more round, run last on the cluster restarted "
+                       "with track_commit_timestamp on, which dates each commit): created_at "
+                       "to the create's commit p50 %s ms, p99 %s ms (the create statement and "
+                       "its commit's fsync); the create's commit to started_at p50 %s ms, p99 "
+                       "%s ms (the wake-up transaction, the notification to the idle workers' "
+                       "sessions, the worker's claim reaching the database); that round's "
+                       "pickup p50 %s ms, p99 %s ms" % (
+                           b["create_ms"]["p50"], b["create_ms"]["p99"], b["wake_ms"]["p50"],
+                           b["wake_ms"]["p99"], b["p50_ms"], b["p99_ms"]))
         if c:
             out.append("- for scale: pgbench's one-row INSERT at 1 client averaged %s ms a "
                        "transaction (mostly the commit's fsync)" % benchlib_median(
