@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api_charge.h"
+#include "api_inflight.h"
 #include "api_prep.h"
 #include "api_quota.h"
 #include "api_store.h"
@@ -85,7 +86,9 @@ static struct lt_api_stmt st_insert_task = {
  * (or this stripe has none yet): nothing was charged, at most the active bound grew,
  * which only overstates; the caller runs the transactional create on the exact paths.
  * Returns the view columns (lt_api_view_col), then used units, the window's start (Unix
- * us), seconds to its end, and the limits: units, max_active, window_s. */
+ * us), seconds to its end, and the limits: units, max_active, window_s. With $18 true
+ * the statement also notifies the task's queue, inside its own transaction: only for a
+ * task it created, delivered at the commit (see fast_create for when). */
 /* clang-format off */
 static struct lt_api_stmt st_fast_create = {
     "lt_fast_create",
@@ -141,9 +144,10 @@ static struct lt_api_stmt st_fast_create = {
     "       (extract(epoch FROM c.window_start) * 1000000)::bigint,\n"
     "       ceil(extract(epoch FROM c.window_start + a_ok.window_s * interval '1 second'\n"
     "                               - now()))::int,\n"
-    "       a_ok.units, a_ok.max_active, a_ok.window_s\n"
+    "       a_ok.units, a_ok.max_active, a_ok.window_s,\n"
+    "       CASE WHEN $18::boolean THEN pg_notify('lt_q_' || n.queue, '')::text END\n"
     "  FROM n, c, a_ok",
-    17, 0};
+    18, 0};
 /* clang-format on */
 
 /* The wake-up of the queues' idle workers, sent once the tasks are committed, in a
@@ -337,12 +341,17 @@ static enum lt_api_store_rc insert_one(PGconn *conn, const char *tenant, const c
 
 /* st_fast_create: OK (out and ch filled), AGAIN (a share said no: nothing created, go
  * the transactional way), or a failure. Only for a create without Idempotency-Key.
- * The wake-up goes with it in one write (lt_api_prep_exec_then): the server sends the
- * NOTIFY right after the create's commit, a round trip sooner than after reading its
- * result, and only when the task was committed (st_wake_task). */
+ * alone (no other API process has a create in flight, api_inflight.h): the statement
+ * notifies inside its transaction, so the workers are signalled at the commit itself.
+ * Otherwise notifying creates would commit one at a time behind PostgreSQL's notify
+ * lock, and the wake-up goes with the create in one write (lt_api_prep_exec_then): the
+ * server sends the NOTIFY in its own transaction right after the create's commit, a
+ * round trip sooner than after reading its result, and only when the task was committed
+ * (st_wake_task). Either way a create that made no task notifies nobody. */
 static enum lt_api_store_rc fast_create(PGconn *conn, const struct lt_cfg *cfg, const char *tenant,
                                         const char *id, const struct lt_api_create_in *in,
-                                        struct lt_api_task_view *out, struct lt_api_charge *ch)
+                                        int alone, struct lt_api_task_view *out,
+                                        struct lt_api_charge *ch)
 {
     const struct lt_api_task_spec *spec = in->spec;
     enum lt_api_store_rc rc;
@@ -355,14 +364,17 @@ static enum lt_api_store_rc fast_create(PGconn *conn, const struct lt_cfg *cfg, 
     snprintf(units, sizeof(units), "%ld", cfg->quota_units_per_window);
     snprintf(max_active, sizeof(max_active), "%d", cfg->quota_max_active);
     snprintf(window_s, sizeof(window_s), "%d", cfg->quota_window_s);
-    const char *p[17];
+    const char *p[18];
     task_params(p, id, tenant, spec, &a);
     p[13] = lt_api_charge_stripe();
     p[14] = units;
     p[15] = max_active;
     p[16] = window_s;
+    p[17] = alone ? "t" : "f";
     const char *wake_params[2] = {spec->queue, id};
-    PGresult *res = lt_api_prep_exec_then(conn, &st_fast_create, p, &st_wake_task, wake_params);
+    PGresult *res =
+        alone ? lt_api_prep_exec(conn, &st_fast_create, p)
+              : lt_api_prep_exec_then(conn, &st_fast_create, p, &st_wake_task, wake_params);
     task_args_free(&a);
     if (res == NULL) {
         return lt_api_store_failed();
@@ -382,10 +394,10 @@ static enum lt_api_store_rc fast_create(PGconn *conn, const struct lt_cfg *cfg, 
     return rc;
 }
 
-enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *tenant,
-                                         const char *id, const struct lt_api_create_in *in,
-                                         struct lt_api_task_view *out, struct lt_api_charge *ch,
-                                         int *degraded)
+static enum lt_api_store_rc create(const struct lt_cfg *cfg, const char *tenant, const char *id,
+                                   const struct lt_api_create_in *in, int alone,
+                                   struct lt_api_task_view *out, struct lt_api_charge *ch,
+                                   int *degraded)
 {
     const struct lt_api_task_spec *use = in->spec;
     long cost = in->cost;
@@ -398,8 +410,8 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
     if ((conn = lt_api_store_conn(cfg)) == NULL) {
         return LT_API_STORE_DOWN;
     }
-    rc =
-        in->idem_key == NULL ? fast_create(conn, cfg, tenant, id, in, out, ch) : LT_API_STORE_AGAIN;
+    rc = in->idem_key == NULL ? fast_create(conn, cfg, tenant, id, in, alone, out, ch)
+                              : LT_API_STORE_AGAIN;
     /* The exact paths from the start when the fast one said no (api_charge.h). */
     ch->slow = rc == LT_API_STORE_AGAIN && in->idem_key == NULL;
     int woken = rc == LT_API_STORE_OK; /* the fast path sent its wake-up */
@@ -428,6 +440,17 @@ enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *t
         wake(conn, queues);
     }
     *degraded = rc == LT_API_STORE_OK && use != in->spec;
+    return rc;
+}
+
+enum lt_api_store_rc lt_api_store_create(const struct lt_cfg *cfg, const char *tenant,
+                                         const char *id, const struct lt_api_create_in *in,
+                                         struct lt_api_task_view *out, struct lt_api_charge *ch,
+                                         int *degraded)
+{
+    int alone = lt_api_inflight_enter();
+    enum lt_api_store_rc rc = create(cfg, tenant, id, in, alone, out, ch, degraded);
+    lt_api_inflight_leave();
     return rc;
 }
 

@@ -26,6 +26,7 @@
 #endif
 
 #include "api_charge.h"
+#include "api_inflight.h"
 #include "api_router.h"
 #include "api_store.h"
 #include "clock.h"
@@ -70,6 +71,7 @@ static void child_main(const struct lt_cfg *cfg, int listen_fd, const sigset_t *
 
     child_stop = 0;
     lt_api_charge_set_stripe(slot);
+    lt_api_inflight_set_slot(slot);
     handle(SIGTERM, on_child_signal);
     handle(SIGINT, on_child_signal);
     handle(SIGHUP, SIG_IGN);
@@ -341,6 +343,7 @@ int lt_api_pool_run(struct lt_cfg *cfg, int listen_fd)
         lt_log_error("signal_setup_failed", NULL, "cannot install signal handlers");
         return -1;
     }
+    (void)lt_api_inflight_init(); /* without it, creates just take the separate wake-up */
     p.nslots = cfg->api_processes;
     p.slots = calloc((size_t)p.nslots, sizeof(*p.slots));
     if (p.slots == NULL) {

@@ -5,6 +5,7 @@ queue.
 """
 
 import select
+import threading
 import time
 
 import psycopg2
@@ -130,6 +131,70 @@ def test_a_create_wakes_its_queue_once_committed(bs):
             assert cur.fetchall() == [("pending",)]
     finally:
         conn.close()
+
+
+def test_a_create_notifies_in_its_commit_only_when_no_other_is_in_flight(make_stack):
+    """A single create with no other create in flight in any API process notifies inside
+    its own transaction (one transaction id for the create and its wake-up); while
+    another process's create is in flight it sends the wake-up in a transaction of its
+    own after its commit (two), so notifying commits never queue behind each other
+    (fcgi/api_inflight.h). Either way the notification comes once and finds the task."""
+    # Without limits every single create takes the fast path, from each process's first.
+    s = make_stack(config={"api.processes": 2, "quota.units_per_window": 0,
+                           "quota.max_active": 0}, programs=("api",), reaper_loop=None)
+    s.sql("ALTER SYSTEM SET autovacuum = off")  # an autoanalyze would take an id too
+    s.sql("SELECT pg_reload_conf()")
+    s.sql("CREATE FUNCTION it_hold_fn() RETURNS trigger LANGUAGE plpgsql AS $$ "
+          "BEGIN PERFORM pg_sleep(3); RETURN NEW; END $$")
+    s.sql("CREATE TRIGGER it_hold_tr BEFORE INSERT ON tasks FOR EACH ROW "
+          "WHEN (NEW.payload ? 'hold') EXECUTE FUNCTION it_hold_fn()")
+    api = Api(s)
+
+    def mark():
+        """A transaction id of our own: the ids between two marks went to the API."""
+        return s.sql("SELECT pg_current_xact_id()::text::bigint")[0][0]
+
+    def xids_since(before):
+        return mark() - before - 1
+
+    conn = psycopg2.connect(s.db_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute('LISTEN "lt_q_default"')
+            for _ in range(4):
+                before = mark()
+                r = api.create("noop", {}, delay_s=600)
+                assert r.status_code == 202, r.text
+                assert _notified(conn, 3) == ["lt_q_default"]
+                assert xids_since(before) == 1
+                cur.execute("SELECT status FROM tasks WHERE id = %s", (r.json()["id"],))
+                assert cur.fetchall() == [("pending",)]
+
+            held = {}
+            thread = threading.Thread(target=lambda: held.update(
+                r=Api(s, tenant=api.tenant).create("noop", {"hold": True}, delay_s=600)))
+            thread.start()
+            try:
+                s.wait_for(lambda: s.sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                    "'longtask-api' AND wait_event = 'PgSleep'")[0][0] == 1,
+                    timeout=10, what="a create held in its insert")
+                before = mark()
+                r = api.create("noop", {}, delay_s=600)
+                assert r.status_code == 202, r.text
+                assert _notified(conn, 3) == ["lt_q_default"]
+                assert xids_since(before) == 2
+                assert "r" not in held  # the other create was in flight all along
+            finally:
+                thread.join(10)
+            assert held["r"].status_code == 202, held["r"].text
+            assert _notified(conn, 3) == ["lt_q_default"]
+    finally:
+        conn.close()
+        s.sql("DROP TRIGGER IF EXISTS it_hold_tr ON tasks")
+        s.sql("DROP FUNCTION IF EXISTS it_hold_fn()")
+    assert task_count(s, api.tenant) == 4 + 2
 
 
 def test_a_refused_create_keeps_the_session_in_step(make_stack):
