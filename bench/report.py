@@ -155,8 +155,9 @@ def render(res):
                        "with track_commit_timestamp on, which dates each commit): created_at "
                        "to the create's commit p50 %s ms, p99 %s ms (the create statement and "
                        "its commit's fsync); the create's commit to started_at p50 %s ms, p99 "
-                       "%s ms (the wake-up transaction, the notification to the idle workers' "
-                       "sessions, the worker's claim reaching the database); that round's "
+                       "%s ms (the notification, sent in the create's commit when no other create "
+                       "is in flight, reaching the idle workers' sessions, and the worker's "
+                       "claim reaching the database); that round's "
                        "pickup p50 %s ms, p99 %s ms" % (
                            b["create_ms"]["p50"], b["create_ms"]["p99"], b["wake_ms"]["p50"],
                            b["wake_ms"]["p99"], b["p50_ms"], b["p99_ms"]))

@@ -312,8 +312,8 @@ class Bench:
         only, run last: every target runs with the setting off, as make run has it.
         created_at is the create transaction's start and started_at the claim's, so a
         pickup splits into the create (its statement and its commit's fsync) and the
-        wake-up (the notifying transaction, the notification to the idle workers'
-        sessions, the worker's claim reaching the database)."""
+        wake-up (the notification reaching the idle workers' sessions, the worker's
+        claim reaching the database)."""
         self.q("ALTER SYSTEM SET track_commit_timestamp = on")
         self.db.close()
         self.stack.stop_postgres()
