@@ -18,7 +18,9 @@
  * may read wrong either way, and a byte left set by a process that died is cleared when
  * its slot's next process starts. Every case costs at most a flush of latency, never a
  * task or a wake-up. Without the page (not set up, or no memory), every create takes the
- * separate wake-up.
+ * separate wake-up. One difference remains between the two: a notification queue that is
+ * full (8 GB, only behind a listening session stuck in a transaction) fails a create that
+ * notifies inside it, where the separate wake-up would fail alone and be logged.
  */
 #ifndef LT_API_INFLIGHT_H
 #define LT_API_INFLIGHT_H

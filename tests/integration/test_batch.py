@@ -188,6 +188,7 @@ def test_a_create_notifies_in_its_commit_only_when_no_other_is_in_flight(make_st
                 assert "r" not in held  # the other create was in flight all along
             finally:
                 thread.join(10)
+            assert not thread.is_alive(), "the held create did not come back"
             assert held["r"].status_code == 202, held["r"].text
             assert _notified(conn, 3) == ["lt_q_default"]
     finally:
