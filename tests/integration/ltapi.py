@@ -8,6 +8,7 @@ exist, attempt counters, event kinds.
 """
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import hmac
@@ -16,6 +17,8 @@ import json
 import os
 import re
 import uuid
+
+import psycopg2
 
 from conftest import Client
 
@@ -140,3 +143,18 @@ def event_kinds(stack, task_id):
 
 def attempt_of(stack, task_id):
     return stack.sql("SELECT attempt FROM tasks WHERE id = %s", task_id)[0][0]
+
+
+@contextlib.contextmanager
+def listening(stack, *channels):
+    """A database session of its own (autocommit) that LISTENs on channels (more may be
+    added on it later), closed on the way out."""
+    conn = psycopg2.connect(stack.db_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for ch in channels:
+                cur.execute('LISTEN "%s"' % ch)
+        yield conn
+    finally:
+        conn.close()

@@ -8,10 +8,9 @@ import select
 import threading
 import time
 
-import psycopg2
 import pytest
 
-from ltapi import Api, assert_problem, task_count
+from ltapi import Api, assert_problem, listening, task_count
 
 
 @pytest.fixture(scope="module")
@@ -119,18 +118,12 @@ def test_a_create_wakes_its_queue_once_committed(bs):
     # The NOTIFY is sent after the create's commit (fcgi/api_create.c, st_wake_task): whoever
     # hears it must already see the task.
     api = Api(bs)
-    conn = psycopg2.connect(bs.db_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute('LISTEN "lt_q_other"')
-            r = api.create("other.noop", {}, delay_s=600)
-            assert r.status_code == 202, r.text
-            assert _notified(conn, 3) == ["lt_q_other"]
-            cur.execute("SELECT status FROM tasks WHERE id = %s", (r.json()["id"],))
-            assert cur.fetchall() == [("pending",)]
-    finally:
-        conn.close()
+    with listening(bs, "lt_q_other") as conn, conn.cursor() as cur:
+        r = api.create("other.noop", {}, delay_s=600)
+        assert r.status_code == 202, r.text
+        assert _notified(conn, 3) == ["lt_q_other"]
+        cur.execute("SELECT status FROM tasks WHERE id = %s", (r.json()["id"],))
+        assert cur.fetchall() == [("pending",)]
 
 
 def test_a_create_notifies_in_its_commit_only_when_no_other_is_in_flight(make_stack):
@@ -157,11 +150,8 @@ def test_a_create_notifies_in_its_commit_only_when_no_other_is_in_flight(make_st
     def xids_since(before):
         return mark() - before - 1
 
-    conn = psycopg2.connect(s.db_url)
-    conn.autocommit = True
     try:
-        with conn.cursor() as cur:
-            cur.execute('LISTEN "lt_q_default"')
+        with listening(s, "lt_q_default") as conn, conn.cursor() as cur:
             for _ in range(4):
                 before = mark()
                 r = api.create("noop", {}, delay_s=600)
@@ -192,7 +182,6 @@ def test_a_create_notifies_in_its_commit_only_when_no_other_is_in_flight(make_st
             assert held["r"].status_code == 202, held["r"].text
             assert _notified(conn, 3) == ["lt_q_default"]
     finally:
-        conn.close()
         s.sql("DROP TRIGGER IF EXISTS it_hold_tr ON tasks")
         s.sql("DROP FUNCTION IF EXISTS it_hold_fn()")
     assert task_count(s, api.tenant) == 4 + 2
@@ -214,23 +203,21 @@ def test_a_refused_create_keeps_the_session_in_step(make_stack):
           "BEGIN RAISE EXCEPTION 'insert refused by the test'; END $$")
     s.sql("CREATE TRIGGER it_refuse_insert_tr BEFORE INSERT ON tasks FOR EACH ROW "
           "WHEN (NEW.payload ? 'refuse_insert') EXECUTE FUNCTION it_refuse_insert_fn()")
-    conn = psycopg2.connect(s.db_url)
-    conn.autocommit = True
     try:
-        assert api.create("noop", {}).status_code == 202
-        before = backends()
-        assert len(before) == 1, before
-        with conn.cursor() as cur:
-            cur.execute('LISTEN "lt_q_default"')
-        assert_problem(api.create("noop", {"refuse_insert": True}), 500)
-        assert "insert refused by the test" in s.log("api")
-        for _ in range(3):  # one wake-up each, none for the refused create before them
-            r = api.create("noop", {})
-            assert r.status_code == 202, r.text
-            assert _notified(conn, 3) == ["lt_q_default"]
-        assert backends() == before
+        with listening(s) as conn:
+            assert api.create("noop", {}).status_code == 202
+            before = backends()
+            assert len(before) == 1, before
+            with conn.cursor() as cur:
+                cur.execute('LISTEN "lt_q_default"')
+            assert_problem(api.create("noop", {"refuse_insert": True}), 500)
+            assert "insert refused by the test" in s.log("api")
+            for _ in range(3):  # one wake-up each, none for the refused create before them
+                r = api.create("noop", {})
+                assert r.status_code == 202, r.text
+                assert _notified(conn, 3) == ["lt_q_default"]
+            assert backends() == before
     finally:
-        conn.close()
         s.sql("DROP TRIGGER IF EXISTS it_refuse_insert_tr ON tasks")
         s.sql("DROP FUNCTION IF EXISTS it_refuse_insert_fn()")
     assert task_count(s, api.tenant) == 4
@@ -239,11 +226,7 @@ def test_a_refused_create_keeps_the_session_in_step(make_stack):
 
 def test_one_notify_per_queue(bs):
     api = Api(bs)
-    conn = psycopg2.connect(bs.db_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute('LISTEN "lt_q_default"; LISTEN "lt_q_other"')
+    with listening(bs, "lt_q_default", "lt_q_other") as conn:
         entries = ([{"type": "noop", "payload": {}, "delay_s": 600}] * 30 +
                    [{"type": "other.noop", "payload": {}}] * 30)
         r = batch(api, entries)
@@ -256,8 +239,6 @@ def test_one_notify_per_queue(bs):
                 got += [n.channel for n in conn.notifies]
                 conn.notifies.clear()
         assert sorted(got) == ["lt_q_default", "lt_q_other"]
-    finally:
-        conn.close()
     costs = bs.sql("SELECT type, cost, queue FROM tasks WHERE tenant = %s GROUP BY 1, 2, 3",
                    api.tenant)
     assert sorted(costs) == [("noop", 1, "default"), ("other.noop", 2, "other")]

@@ -16,6 +16,8 @@ import subprocess
 import psycopg2
 import pytest
 
+from ltapi import listening
+
 LOCK_RUN = 7814997033146672498  # reaper/reaper_lock.h, LT_RPR_LOCK_RUN
 
 CONFIG = {
@@ -88,10 +90,7 @@ def events(s, tid):
 def test_rescue_lapsed_lease_goes_back_to_retry(clean):
     s = clean
     tid = insert_task(s, attempt=1, max_retries=3)
-    listener = psycopg2.connect(s.db_url)
-    listener.autocommit = True
-    try:
-        listener.cursor().execute('LISTEN "lt_q_default"')
+    with listening(s, "lt_q_default") as listener:
         rc, summary = s.reaper_once()
         assert rc == 0, s.log("reaper-once")[-2000:]
         assert summary["ok"] is True and summary["rescued"] == 1 and summary["failed"] == 0
@@ -112,8 +111,6 @@ def test_rescue_lapsed_lease_goes_back_to_retry(clean):
                 listener.poll()
             return [n.channel for n in listener.notifies]
         assert "lt_q_default" in s.wait_for(notified, timeout=5, what="NOTIFY lt_q_default")
-    finally:
-        listener.close()
 
 
 def test_spent_attempts_fail_with_retry_exhausted(clean):
