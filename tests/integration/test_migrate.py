@@ -129,3 +129,28 @@ def test_readyz_is_503_while_the_schema_is_behind(stack):
                   "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", *row[0])
     stack.wait_for(lambda: requests.get(stack.url + "/readyz", timeout=5).status_code == 200,
                    timeout=10, what="/readyz 200 again")
+
+
+def test_readyz_answers_schema_outdated_when_its_table_goes(stack):
+    """Once an API process has seen schema_migrations, /readyz reads the version with one
+    prepared statement. Should the table go (renamed away here), that statement fails
+    with undefined_table and the catalog check answers instead: 503 schema_outdated at
+    version 0, not database_unavailable. Back in place, 200 again."""
+    for _ in range(8):  # the API processes have seen the table
+        assert requests.get(stack.url + "/readyz", timeout=5).status_code == 200
+    logged = len(stack.log("api"))
+    stack.sql("ALTER TABLE schema_migrations RENAME TO schema_migrations_away")
+    try:
+        for _ in range(8):
+            r = requests.get(stack.url + "/readyz", timeout=5)
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "schema_outdated"
+            assert "at version 0," in r.json()["detail"]
+    finally:
+        stack.sql("ALTER TABLE schema_migrations_away RENAME TO schema_migrations")
+    stack.wait_for(lambda: requests.get(stack.url + "/readyz", timeout=5).status_code == 200,
+                   timeout=10, what="/readyz 200 again")
+    # The prepared statement was the one that failed: the fallback was taken.
+    failed = [json.loads(x) for x in stack.log("api")[logged:].splitlines()
+              if x.startswith("{") and '"42P01"' in x]
+    assert failed and all("schema_migrations" in e["statement"] for e in failed), failed
