@@ -11,11 +11,22 @@ queue, priority, a small jsonb payload, max_retries, timeout_s, cost, metadata, 
 event_seq, quota_window (the id is gen_random_uuid(), where the API sends a UUIDv7 made
 in C: the ceiling is not flattered by an ordered key).
 
-Two scripts, each run with -n (no vacuum), -M prepared, a fixed duration, the table
+Three scripts, each run with -n (no vacuum), -M prepared, a fixed duration, the tables
 truncated and a CHECKPOINT taken before every run:
   one_row   INSERT ... VALUES (...): one row per transaction (at 1, 8 and 32 clients);
   rows_1000 INSERT ... SELECT ... FROM generate_series(1, 1000): 1,000 rows per
             transaction; rows/s = transactions/s x 1,000.
+  task_and_charge
+            not a ceiling but a yardstick for single create (at 8 clients): the least
+            a create of API.md must write, in one statement. API.md charges the quota
+            "in the same transaction as the insert", so: the tenant's quota row
+            UPDATEd (units + cost, only while under its cap), and the task INSERTed only
+            if that row said yes. The quota table is `bench_quota (LIKE quota_usage
+            INCLUDING ALL)` with one row per client (pgbench's :client_id as the
+            stripe), so clients never wait on each other's row, and the cap is never
+            reached. Nothing else: no `created` event (a reader could render it from
+            the task row), no queue position, no body: each of those makes a create
+            dearer, so what this script costs is a floor under any implementation.
 """
 
 import os
@@ -32,12 +43,23 @@ COLUMNS = ("id, tenant, type, queue, priority, payload, max_retries, timeout_s, 
 VALUES = ("gen_random_uuid(), 'bench', 'noop', 'default', 1::smallint, '%s'::jsonb, 3, 60, 1, "
           "'{}'::jsonb, now(), 1, now()" % PAYLOAD)
 
+QUOTA_WINDOW = "2000-01-01 00:00:00+00"
+QUOTA_STRIPES = 64  # above the most clients a script is run with
+
 SCRIPTS = {
     "one_row": "INSERT INTO bench_tasks (%s) VALUES (%s);\n" % (COLUMNS, VALUES),
     "rows_1000": "INSERT INTO bench_tasks (%s) SELECT %s FROM generate_series(1, 1000);\n"
                  % (COLUMNS, VALUES),
+    "task_and_charge": (
+        "WITH charge AS (\n"
+        "  UPDATE bench_quota SET units = units + 1\n"
+        "   WHERE tenant = 'bench' AND window_start = '%s' AND stripe = :client_id\n"
+        "     AND units + 1 <= cap\n"
+        "  RETURNING 1)\n"
+        "INSERT INTO bench_tasks (%s) SELECT %s FROM charge;\n"
+        % (QUOTA_WINDOW, COLUMNS, VALUES)),
 }
-ROWS_PER_TX = {"one_row": 1, "rows_1000": 1000}
+ROWS_PER_TX = {"one_row": 1, "rows_1000": 1000, "task_and_charge": 1}
 
 
 def _connect(db_url):
@@ -65,30 +87,40 @@ def create_table(db_url):
             n_bench = cur.fetchone()[0]
             cur.execute("SELECT reloptions FROM pg_class WHERE relname = 'bench_tasks'")
             bench_opts = cur.fetchone()[0] or []
+            cur.execute("DROP TABLE IF EXISTS bench_quota")
+            cur.execute("CREATE TABLE bench_quota (LIKE quota_usage INCLUDING ALL)")
+            cur.execute("SELECT reloptions FROM pg_class WHERE relname = 'quota_usage'")
+            opts = cur.fetchone()[0] or []
+            if opts:
+                cur.execute("ALTER TABLE bench_quota SET (%s)" % ", ".join(opts))
     finally:
         conn.close()
     if n_bench != n_tasks:
         raise RuntimeError("bench_tasks has %d indexes, tasks %d" % (n_bench, n_tasks))
     return {"like": "LIKE tasks INCLUDING ALL", "indexes": n_bench,
-            "reloptions": bench_opts}
+            "reloptions": bench_opts, "quota": "bench_quota (LIKE quota_usage INCLUDING ALL)"}
 
 
 def drop_table(db_url):
     conn = _connect(db_url)
     try:
         with conn.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS bench_tasks")
+            cur.execute("DROP TABLE IF EXISTS bench_tasks, bench_quota")
     finally:
         conn.close()
 
 
-def reset(db_url, table="bench_tasks"):
-    """TRUNCATE the table and CHECKPOINT, so every run starts alike."""
+def reset(db_url):
+    """TRUNCATE the tables, put back the quota rows (units 0) and CHECKPOINT, so every
+    run starts alike."""
     conn = _connect(db_url)
     try:
         with conn.cursor() as cur:
             cur.execute("SET lock_timeout = '20s'")
-            cur.execute("TRUNCATE %s" % table)
+            cur.execute("TRUNCATE bench_tasks, bench_quota")
+            cur.execute("INSERT INTO bench_quota (tenant, window_start, stripe, units, cap, lim) "
+                        "SELECT 'bench', %s, s, 0, 1000000000000, 1000000000000 "
+                        "FROM generate_series(0, %s) AS s", (QUOTA_WINDOW, QUOTA_STRIPES - 1))
             cur.execute("CHECKPOINT")
     finally:
         conn.close()

@@ -52,6 +52,21 @@ def _waits_line(r):
     return "\n  - database sessions: " + "; ".join(parts) if parts else ""
 
 
+def _bound_cell(b):
+    """A machine bound in the target table: its ratio, and the tighter one of what a
+    create must write when there is one."""
+    if not b:
+        return "—"
+    t = b.get("task_and_charge")
+    if t:
+        return "%s; with the task and its quota charge %s, pgbench alone %s" % (
+            _fmt(b["ratio"]), _fmt(t["ratio"]), _fmt(t["pgbench_ratio"]))
+    t = b.get("one_round_trip")
+    if t:
+        return "%s; %s with one database round trip" % (_fmt(b["ratio"]), _fmt(t["ratio"]))
+    return _fmt(b["ratio"])
+
+
 def _bound_lines(rows):
     """How the machine bounds of the target table were reached (targets.machine_bounds)."""
     out = []
@@ -67,11 +82,29 @@ def _bound_lines(rows):
                 "path can cost less than both together." % (
                     r["measurement"], b["cores"], b["http_cpu_ms_per_req"],
                     b["pg_cpu_ms_per_insert"], _fmt(b["creates_per_s"]), _fmt(b["ratio"])))
+            t = b.get("task_and_charge")
+            if t:
+                out.append(
+                    "- bound of %s with what API.md makes a create write: with %s ms, the "
+                    "PostgreSQL CPU of pgbench's task_and_charge at 8 clients (the task row "
+                    "and its quota charge in one statement; see ceilings.py), in place of the "
+                    "INSERT's: %s creates/s = %s of the ceiling. That script alone, with no "
+                    "HTTP, commits %s tx/s = %s of the ceiling." % (
+                        r["measurement"], t["pg_cpu_ms_per_tx"], _fmt(t["creates_per_s"]),
+                        _fmt(t["ratio"]), _fmt(t["pgbench_tps"]), _fmt(t["pgbench_ratio"])))
         else:
             out.append(
                 "- bound of %s: GET /healthz (no token, no database) answered %s req/s; a 304 "
                 "does that and more, so it is at most %s x the plain GET." % (
                     r["measurement"], _fmt(b["req_per_s"]), _fmt(b["ratio"])))
+            t = b.get("one_round_trip")
+            if t:
+                out.append(
+                    "- bound of %s with one database round trip: a 304 answers the current "
+                    "tag (API.md), which only the database knows, so it asks it at least once, "
+                    "as GET /readyz (no token, one query) does. /readyz answered %s req/s in "
+                    "the same interleaved rounds: at most %s x the plain GET." % (
+                        r["measurement"], _fmt(t["req_per_s"]), _fmt(t["ratio"])))
     return (["", "Machine bounds:", ""] + out) if out else []
 
 
@@ -116,7 +149,7 @@ def render(res):
             out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 r["measurement"], _fmt(r["figure"], r["unit"]), ceiling,
                 _fmt(r["ratio"]), r["target"],
-                "yes" if r["met"] else "**no**", _fmt(b["ratio"]) if b else "—"))
+                "yes" if r["met"] else "**no**", _bound_cell(b)))
         out += ["", "How each is taken:", ""]
         for r in rows:
             out.append("- %s: %s." % (r["measurement"], r["how"]))
@@ -125,7 +158,9 @@ def render(res):
     if c:
         out += ["", "## Ceilings (pgbench, same cluster, same run)", "",
                 "Table: `bench_tasks` (%s, %d indexes, reloptions %s)." % (
-                    c["table"]["like"], c["table"]["indexes"], c["table"]["reloptions"]), "",
+                    c["table"]["like"], c["table"]["indexes"], c["table"]["reloptions"]) +
+                (" Quota rows of task_and_charge: `%s`." % c["table"]["quota"]
+                 if c["table"].get("quota") else ""), "",
                 "| script | clients | median tx/s | median rows/s | runs (tx/s) |",
                 "|---|---|---|---|---|"]
         for key, val in c["runs"].items():
