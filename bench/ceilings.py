@@ -68,31 +68,34 @@ def _connect(db_url):
     return conn
 
 
+def _like(cur, name, source):
+    """CREATE TABLE name (LIKE source INCLUDING ALL), then source's storage parameters,
+    which LIKE does not copy; returns name's reloptions as set."""
+    cur.execute("DROP TABLE IF EXISTS %s" % name)
+    cur.execute("CREATE TABLE %s (LIKE %s INCLUDING ALL)" % (name, source))
+    cur.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (source,))
+    opts = cur.fetchone()[0] or []
+    if opts:
+        cur.execute("ALTER TABLE %s SET (%s)" % (name, ", ".join(opts)))
+    cur.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (name,))
+    return cur.fetchone()[0] or []
+
+
+def _indexes(cur, name):
+    cur.execute("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+                "WHERE c.relname = %s", (name,))
+    return cur.fetchone()[0]
+
+
 def create_table(db_url):
-    """Creates bench_tasks like tasks; returns what it carried over (for the report)."""
+    """Creates bench_tasks like tasks (and bench_quota like quota_usage); returns what
+    it carried over (for the report)."""
     conn = _connect(db_url)
     try:
         with conn.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS bench_tasks")
-            cur.execute("CREATE TABLE bench_tasks (LIKE tasks INCLUDING ALL)")
-            cur.execute("SELECT reloptions FROM pg_class WHERE relname = 'tasks'")
-            opts = cur.fetchone()[0] or []
-            if opts:
-                cur.execute("ALTER TABLE bench_tasks SET (%s)" % ", ".join(opts))
-            cur.execute("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
-                        "WHERE c.relname = %s", ("tasks",))
-            n_tasks = cur.fetchone()[0]
-            cur.execute("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
-                        "WHERE c.relname = %s", ("bench_tasks",))
-            n_bench = cur.fetchone()[0]
-            cur.execute("SELECT reloptions FROM pg_class WHERE relname = 'bench_tasks'")
-            bench_opts = cur.fetchone()[0] or []
-            cur.execute("DROP TABLE IF EXISTS bench_quota")
-            cur.execute("CREATE TABLE bench_quota (LIKE quota_usage INCLUDING ALL)")
-            cur.execute("SELECT reloptions FROM pg_class WHERE relname = 'quota_usage'")
-            opts = cur.fetchone()[0] or []
-            if opts:
-                cur.execute("ALTER TABLE bench_quota SET (%s)" % ", ".join(opts))
+            bench_opts = _like(cur, "bench_tasks", "tasks")
+            n_tasks, n_bench = _indexes(cur, "tasks"), _indexes(cur, "bench_tasks")
+            _like(cur, "bench_quota", "quota_usage")
     finally:
         conn.close()
     if n_bench != n_tasks:
