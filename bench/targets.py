@@ -42,8 +42,9 @@ a tighter bound from what API.md makes the request do: a create writes its task 
 charges the quota in one transaction (pgbench's task_and_charge), a 304 asks the
 database for the current tag (GET /readyz).
 
-The tasks table is truncated (TRUNCATE tasks CASCADE) and a CHECKPOINT taken before
-every run. Results: bench/results/latest.json and latest.md. Run: make bench, or
+The tasks table is truncated (TRUNCATE tasks, which empties task_events too) and a
+CHECKPOINT taken before every run. Results: bench/results/latest.json and latest.md.
+Run: make bench, or
   LONGTASK_BIN=build/release/bin /usr/bin/python3 bench/targets.py [--rounds 3] [--seconds 5]
 """
 
@@ -141,11 +142,11 @@ class Bench:
     # ---- table state ----------------------------------------------------------------
 
     def reset_tasks(self):
-        """Empty tasks (and, by cascade, its events) and CHECKPOINT. Tasks a drain cut
-        off at its time bound are cancelled first and the workers' last ones waited for.
-        TRUNCATE ... CASCADE can deadlock with a reaper or worker statement that locks
-        the tables in the other order; PostgreSQL then cancels one side, and when that
-        is ours it is tried again."""
+        """Empty tasks (and, by its TRUNCATE trigger, task_events) and CHECKPOINT. Tasks
+        a drain cut off at its time bound are cancelled first and the workers' last ones
+        waited for. TRUNCATE can deadlock with a reaper or worker statement that locks
+        the tables in the other order; PostgreSQL then cancels one side, and when that is
+        ours it is tried again."""
         def settled():
             # Again each time: a create cut off at the end of a wrk run may still commit.
             self.q("UPDATE tasks SET status = 'cancelled', completed_at = now() "
@@ -156,7 +157,7 @@ class Bench:
         self.q("SET lock_timeout = '10s'")
         for attempt in range(5):
             try:
-                self.q("TRUNCATE tasks CASCADE")
+                self.q("TRUNCATE tasks")
                 break
             except (psycopg2.errors.DeadlockDetected, psycopg2.errors.LockNotAvailable):
                 if attempt == 4:

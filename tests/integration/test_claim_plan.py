@@ -58,7 +58,7 @@ def burst_plans(make_module_stack):
     try:
         with conn.cursor() as cur:
             cur.execute("ALTER TABLE tasks SET (autovacuum_enabled = false)")
-            cur.execute("TRUNCATE tasks CASCADE")
+            cur.execute("TRUNCATE tasks")
             cur.execute(INSERT_ROWS, ("completed", True, True, QUIET))
             cur.execute("ANALYZE tasks")
             cur.execute("SELECT reltuples FROM pg_class WHERE relname = 'tasks'")

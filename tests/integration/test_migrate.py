@@ -70,22 +70,24 @@ def test_fresh_database_gets_every_migration_then_none(ms, fresh_db):
 
 
 def test_only_missing_migrations_are_applied(ms, fresh_db):
-    rc, err = ms.reaper("--migrate", env={"LONGTASK_DATABASE_URL": fresh_db})
-    assert rc == 0, err
-    # Pretend the last migration never ran: undo it by hand, forget its row.
-    if max(VERSIONS) != 1:
-        pytest.skip("the undo below knows migration 001 only")
+    """A database one migration behind, as a deployment of the previous release left it
+    (every file but the last applied and recorded), gets exactly the last one."""
+    if len(SQL_FILES) < 2:
+        pytest.skip("needs a migration before the last")
     conn = psycopg2.connect(fresh_db)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("DROP TABLE tasks, task_events, workers CASCADE; DROP TYPE task_status CASCADE;"
-                    "DROP FUNCTION lt_ts, lt_priority_name;"
-                    "DELETE FROM schema_migrations WHERE version = 1")
+        for name, version in zip(SQL_FILES[:-1], VERSIONS[:-1]):
+            with open(os.path.join(ROOT, "sql", name)) as f:
+                cur.execute(f.read())
+            cur.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (version, name))
     conn.close()
     rc, err = ms.reaper("--migrate", env={"LONGTASK_DATABASE_URL": fresh_db})
     assert rc == 0, err
     assert [e["name"] for e in events(err) if e["event"] == "migration_applied"] == \
         [SQL_FILES[-1]]
+    assert query(fresh_db, "SELECT max(version) FROM schema_migrations")[0][0] == VERSIONS[-1]
 
 
 def test_concurrent_migrators_serialise(ms, fresh_db):

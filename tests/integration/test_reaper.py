@@ -182,8 +182,24 @@ def test_retention_deletes_only_expired_finished_tasks_in_batches(clean):
     gone_events = s.sql("SELECT count(*) FROM task_events WHERE task_id = ANY(%s::uuid[])",
                         expired)[0][0]
     assert gone_events == 0
+    kept_events = s.sql("SELECT count(*) FROM task_events WHERE task_id = ANY(%s::uuid[])",
+                        kept)[0][0]
+    assert kept_events == 2 * len(kept)
     rc, summary = s.reaper_once()
     assert rc == 0 and summary["expired"] == 0
+
+
+def test_tasks_deleted_by_hand_take_their_events_with_them(clean):
+    """An operator's DELETE or TRUNCATE of tasks, not only the reaper's expiry, leaves
+    no events behind (sql/006_event_cascade.sql), and touches no other task's."""
+    s = clean
+    gone = [insert_task(s, status="completed", completed="-1 minute") for _ in range(2)]
+    kept = insert_task(s, status="completed", completed="-1 minute")
+    s.sql("DELETE FROM tasks WHERE id = ANY(%s::uuid[])", gone)
+    assert s.sql("SELECT task_id::text, count(*) FROM task_events GROUP BY task_id") == \
+        [(kept, 2)]
+    s.sql("TRUNCATE tasks")
+    assert s.sql("SELECT count(*) FROM task_events")[0][0] == 0
 
 
 def test_silent_workers_are_marked_dead_and_long_dead_ones_deleted(clean):
